@@ -1,0 +1,106 @@
+/*
+ * runner.h - the CLI layer: subcommands, options (flags > SPOTRUN_* env >
+ * JSON config file > defaults), the supervise loop and local checkpoint
+ * bookkeeping.  Only code in runner/ exits the process, and only main.c
+ * calls exit: every other function returns 0 or an EX_* code (sysexits.h).
+ */
+#ifndef SPOTRUN_RUNNER_H
+#define SPOTRUN_RUNNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+/* Subcommands, as bits so an option can list where it applies. */
+enum run_cmd {
+	CMD_RUN = 1 << 0, CMD_PUSH = 1 << 1, CMD_PULL = 1 << 2, CMD_LS = 1 << 3,
+	CMD_VERIFY = 1 << 4, CMD_GC = 1 << 5, CMD_DETECT = 1 << 6, CMD_WATCH = 1 << 7,
+	CMD_PLAN = 1 << 8, CMD_MIGRATE = 1 << 9, CMD_COMMIT = 1 << 10,
+};
+#define CMD_ALL 0x7ff
+#define CMD_STORE (CMD_RUN | CMD_PUSH | CMD_PULL | CMD_LS | CMD_VERIFY | CMD_GC | CMD_PLAN | CMD_MIGRATE)
+
+/* Option ids; the table in options.c defines name, env twin, type and help. */
+enum opt_id {
+	OPT_HELP, OPT_VERSION, OPT_CONFIG, OPT_QUIET, OPT_VERBOSE, OPT_LOG_FORMAT,
+	OPT_JOB, OPT_STORE, OPT_ENDPOINT, OPT_CKPT_DIR, OPT_STEP, OPT_KEEP, OPT_KEEP_LOCAL,
+	OPT_WORKERS, OPT_PART_SIZE, OPT_LEVEL, OPT_JSON,
+	OPT_NOTICE_SIGNAL, OPT_SIGNAL_GRACE, OPT_KILL_AFTER, OPT_NOTICE_TRIGGER,
+	OPT_SIMULATE, OPT_PROVIDER, OPT_POLL_INTERVAL, OPT_MAX_RESTARTS, OPT_RESTART_ON,
+	OPT_RESTART_DELAY, OPT_EXIT_INTERRUPTED, OPT_TO, OPT_DRY_RUN,
+	OPT__COUNT
+};
+
+enum opt_type { OT_FLAG, OT_COUNT, OT_STR, OT_INT, OT_SECONDS, OT_SIGNAL, OT_SIZE, OT_CODES };
+enum opt_src { SRC_DEFAULT = 0, SRC_CONFIG, SRC_ENV, SRC_FLAG };
+
+struct opts;
+/* One subcommand: name, bit, usage line, one-line summary, entry point. */
+struct run_cmd_info {
+	const char *name;
+	enum run_cmd cmd;
+	const char *usage;
+	const char *summary;
+	int (*fn)(struct opts *o);
+};
+
+struct opts {
+	enum run_cmd cmd;
+	const char *cmd_name;
+	char *owned[OPT__COUNT];	/* values converted from the config file */
+	const char *val[OPT__COUNT];	/* raw text, owned by argv/environ/config */
+	enum opt_src src[OPT__COUNT];
+	char *config_path;		/* the config file that was read, if any */
+	int verbosity;
+	int nargs;			/* positional arguments after options */
+	char **args;
+};
+
+/* Parses argv for one subcommand.  Returns 0, EX_USAGE or EX_CONFIG (after
+ * logging one line).  *done is set when --help/--version was printed. */
+int opts_parse(struct opts *o, const struct run_cmd_info *ci, int argc, char **argv, int *done);
+void opts_free(struct opts *o);
+/* Typed access; the value was validated by opts_parse.  Defaults apply. */
+const char *opt_str(const struct opts *o, enum opt_id id);
+long long opt_int(const struct opts *o, enum opt_id id);
+double opt_seconds(const struct opts *o, enum opt_id id);
+int opt_flag(const struct opts *o, enum opt_id id);
+int opt_is_set(const struct opts *o, enum opt_id id);
+/* Exit-code list ("1,2,130-140" or "any"): is code in it? */
+int opt_codes_match(const char *spec, int code);
+int opt_parse_signal(const char *s);
+int opt_parse_seconds(const char *s, double *out);
+int opt_parse_size(const char *s, uint64_t *out);
+void opts_print_help(const struct run_cmd_info *ci);
+
+/* Job/store defaults shared by the subcommands. */
+const char *run_default_job(const struct opts *o);
+
+/* Subcommands: each takes the parsed options, returns an exit code. */
+int cmd_run(struct opts *o);
+int cmd_commit(struct opts *o);
+int cmd_push(struct opts *o);
+int cmd_pull(struct opts *o);
+int cmd_ls(struct opts *o);
+int cmd_verify(struct opts *o);
+int cmd_gc(struct opts *o);
+int cmd_detect(struct opts *o);
+int cmd_watch(struct opts *o);
+int cmd_plan(struct opts *o);
+int cmd_migrate(struct opts *o);
+
+/* Local checkpoint folders (localckpt.c). */
+struct run_local_ckpt {
+	char path[4096];
+	long long step;		/* -1 when unknown */
+	double committed_at;	/* marker mtime */
+};
+/* Writes DIR/.spotrun-complete (atomically) with its step. */
+int run_mark_complete(const char *dir, long long step);
+/* Finds the newest finished folder in ckpt_dir; returns 1 found, 0 none. */
+int run_newest_local(const char *ckpt_dir, struct run_local_ckpt *out);
+/* Step number from a folder name such as step-000500; -1 when none. */
+long long run_step_from_name(const char *name);
+
+#endif

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Installs what spotrun's build, demo and test suite need on Debian 12, as root.
+# Idempotent and quick: it asks dpkg first and calls apt-get only for what is
+# missing.  npm packages (later: azurite, s3rver) go into ./node_modules.
+set -eu
+PKGS="gcc make pkg-config libcurl4-openssl-dev libssl-dev libarchive-dev libzstd-dev
+liburing-dev libjansson-dev libexpat1-dev zstd tar python3 procps"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "deps: installing$missing"
+	SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi

@@ -1,0 +1,86 @@
+# lib.sh - shared helpers for the shell test files (CLI and integration).
+# A test file defines functions named t_* and ends with `run_tests`: each
+# runs in its own subshell with `set -e`, in a fresh temp folder $T, and
+# prints "PASS file/name" or "FAIL file/name: why".  Asserts print both values.
+#
+# Every metadata endpoint override points at a closed port on 127.0.0.1 so
+# that no test ever sends a packet off this machine; tests that serve a
+# provider's payload override the one they need.
+
+: "${SPOTRUN_TOP:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${SPOTRUN_BIN:=$SPOTRUN_TOP/spotrun}"
+SR=$SPOTRUN_BIN
+CLOSED=http://127.0.0.1:9
+export AWS_EC2_METADATA_SERVICE_ENDPOINT=$CLOSED GCE_METADATA_HOST=127.0.0.1:9 \
+	GCE_METADATA_IP=127.0.0.1:9 \
+	SPOTRUN_AZURE_METADATA_ENDPOINT=$CLOSED SPOTRUN_ALIBABA_METADATA_ENDPOINT=$CLOSED \
+	SPOTRUN_OCI_METADATA_ENDPOINT=$CLOSED SPOTRUN_IBM_METADATA_ENDPOINT=$CLOSED \
+	AWS_EC2_METADATA_DISABLED=false
+# nothing from the caller's environment may leak into a test
+for v in $(env | sed -n 's/^\(SPOTRUN_[A-Z_]*\)=.*/\1/p'); do
+	case $v in SPOTRUN_TOP|SPOTRUN_BIN|SPOTRUN_BUILD|SPOTRUN_*_METADATA_ENDPOINT) ;; *) unset "$v" ;; esac
+done
+unset SLURM_JOB_ID SLURM_JOB_NAME SLURM_RESTART_COUNT KUBERNETES_SERVICE_HOST 2>/dev/null || true
+SUITE=$(basename "$(dirname "$0")")/$(basename "$0" .sh)
+
+fail() { echo "  assertion failed: $*" >&2; exit 1; }
+
+assert_eq() { # actual expected [what]
+	[ "$1" = "$2" ] || fail "${3:-value}: got '$1', expected '$2'"
+}
+assert_ne() { [ "$1" != "$2" ] || fail "${3:-value}: got '$1', expected anything else"; }
+assert_contains() { # haystack needle [what]
+	case "$1" in *"$2"*) ;; *) fail "${3:-text} does not contain '$2': '$1'" ;; esac
+}
+assert_not_contains() {
+	case "$1" in *"$2"*) fail "${3:-text} contains '$2': '$1'" ;; *) ;; esac
+}
+assert_file() { [ -e "$1" ] || fail "missing file '$1'"; }
+assert_no_file() { [ ! -e "$1" ] || fail "file '$1' should not exist"; }
+assert_range() { # value lo hi what  (numbers, awk compares floats)
+	awk -v v="$1" -v lo="$2" -v hi="$3" 'BEGIN{exit !(v>=lo && v<=hi)}' ||
+		fail "${4:-value} $1 not within [$2, $3]"
+}
+
+# run CMD...: stdout -> $T/out, stderr -> $T/err, status -> $RC; never fails
+run() {
+	set +e
+	"$@" >"$T/out" 2>"$T/err"
+	RC=$?
+	set -e
+	OUT=$(cat "$T/out"); ERR=$(cat "$T/err")
+}
+# expect_rc CODE CMD...: run and assert the exact exit status
+expect_rc() {
+	want=$1; shift
+	run "$@"
+	[ "$RC" = "$want" ] || fail "exit status of '$*': got $RC, expected $want; stderr: $(head -c 600 "$T/err")"
+}
+
+now_ms() { date +%s%3N; }
+
+# wait_for COND_CMD SECONDS: polls a condition with a deadline
+wait_for() {
+	i=0; lim=$(( ${2:-10} * 20 ))
+	while ! eval "$1" >/dev/null 2>&1; do
+		i=$((i + 1)); [ $i -ge $lim ] && return 1
+		sleep 0.05
+	done
+}
+
+run_tests() {
+	tests=$(sed -n 's/^\(t_[A-Za-z0-9_]*\)() *{.*/\1/p' "$0")
+	for t in $tests; do
+		if [ -n "${ONLY:-}" ]; then case $t in *"$ONLY"*) ;; *) continue ;; esac; fi
+		T=$(mktemp -d "${TMPDIR:-/tmp}/sr-t.XXXXXX")
+		( set -e; cd "$T"; export HOME="$T/home"; mkdir -p "$HOME"; "$t" ) >"$T.log" 2>&1
+		rc=$?
+		if [ $rc -eq 0 ]; then
+			echo "PASS $SUITE/${t#t_}"
+		else
+			echo "FAIL $SUITE/${t#t_}: exit $rc"
+			sed 's/^/    /' "$T.log" | tail -25
+		fi
+		rm -rf "$T" "$T.log"
+	done
+}
