@@ -42,7 +42,7 @@ int log_parse_format(const char *s, enum log_format *out)
 
 int log_enabled(enum log_level lvl)
 {
-	return lvl <= LOG_WARN || (int)lvl <= log_verbosity;
+	return lvl <= LOG_WARN || (int)lvl <= log_verbosity + 1;
 }
 
 static void log_timestamp(char *buf, size_t n)

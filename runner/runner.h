@@ -100,7 +100,47 @@ struct run_local_ckpt {
 int run_mark_complete(const char *dir, long long step);
 /* Finds the newest finished folder in ckpt_dir; returns 1 found, 0 none. */
 int run_newest_local(const char *ckpt_dir, struct run_local_ckpt *out);
+/* Newest unmarked folder modified after `after`: 1 found. */
+int run_newest_unmarked(const char *ckpt_dir, double after, char *out, size_t outlen);
+/* mkdir -p; 0 or EX_CANTCREAT (logged). */
+int run_mkdirs(const char *path);
 /* Step number from a folder name such as step-000500; -1 when none. */
 long long run_step_from_name(const char *name);
+
+/* Child process plumbing (child.c), used by the supervise loop. */
+#include <signal.h>
+#include <sys/types.h>
+#include "provider.h"
+
+#define SV_ENV_MAX 4096
+struct sv_env {
+	char *v[SV_ENV_MAX];
+	unsigned char owned[SV_ENV_MAX];
+	size_t n;
+};
+/* What one start of the child gets (DESIGN.md section 3). */
+struct sv_start {
+	const char *job, *ckpt_dir, *notice_file, *socket_path;
+	char resume_dir[4096];
+	long long resume_step;
+	int restarts;
+	const struct prov_identity *id;	/* NULL until detection settles */
+};
+int sv_env_build(struct sv_env *e, const struct sv_start *s);
+void sv_env_free(struct sv_env *e);
+pid_t sv_child_spawn(char **argv, char **envp, const sigset_t *orig_mask, int *exec_errno);
+int sv_child_kill_all(pid_t pgid, int sig);
+
+/* Commit socket (commitsock.c): the supervisor's side. */
+struct sv_commit_req {
+	char dir[4096];
+	long long step;
+};
+int sv_sock_listen(const char *path);
+/* Reads one request from a connected client (non-blocking fd): 1 complete,
+ * 0 need more, -1 bad/closed.  buf/len keep partial input between calls. */
+int sv_sock_read(int fd, char *buf, size_t cap, size_t *len, struct sv_commit_req *req, char *err,
+		 size_t errlen);
+void sv_sock_reply(int fd, int ok, const char *msg);
 
 #endif

@@ -1,0 +1,110 @@
+/*
+ * sv.h - internals of the supervise loop shared by supervise.c (state
+ * machine), sv_run.c (set-up, commit clients, notice file) and sv_push.c
+ * (background pushes).  Not used outside runner/.
+ *
+ * Invariants: only the loop thread touches struct sv, except the push
+ * thread, which owns sv->push.job while push.busy is set and reports back
+ * through push.done_fd.  Every timer is a CLOCK_MONOTONIC deadline.
+ */
+#ifndef SPOTRUN_SV_H
+#define SPOTRUN_SV_H
+
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include "runner.h"
+#include "provider.h"
+
+#define SV_MAX_CLIENTS 16
+
+enum sv_state { SV_RUNNING, SV_NOTICED, SV_TERMINATING, SV_KILLING, SV_DRAINING, SV_BACKOFF,
+		SV_FINISHING, SV_DONE };
+enum sv_next { NEXT_EXIT, NEXT_RESTART, NEXT_INTERRUPTED };
+
+struct sv_client {
+	int fd;
+	double deadline;
+	size_t len;
+	char buf[4608];
+};
+
+struct sv_pushq {
+	pthread_t thread;
+	int running;		/* a push thread exists (join it when done) */
+	int done_fd[2];
+	char pending[4096];	/* newest committed folder waiting for a push */
+	char active[4096];	/* folder being pushed */
+	char pushed[4096];	/* newest folder safe in the store */
+	int result;
+	double bytes_per_sec;	/* measured by earlier pushes, 0 = unknown */
+	double final_deadline;	/* FINISHING gives up at this time */
+	void *store;		/* struct xfer_store *, NULL with --store none */
+};
+
+struct sv {
+	struct opts *o;
+	char job[256];
+	char ckpt_dir[PATH_MAX];
+	char rundir[PATH_MAX];
+	char socket_path[PATH_MAX + 32];
+	char notice_file[PATH_MAX + 32];
+	char state_file[PATH_MAX + 32];
+	char **argv;
+
+	/* settings */
+	int notice_signal, max_restarts, exit_interrupted;
+	double signal_grace, kill_after, restart_delay;
+	const char *restart_on;
+
+	sigset_t orig_mask;
+	int sigfd, listen_fd;
+	struct sv_client clients[SV_MAX_CLIENTS];
+	struct prov_watch *watch;
+	struct prov_identity id;
+	int id_settled;
+
+	enum sv_state state;
+	enum sv_next next;
+	pid_t child;
+	int child_alive, child_code, final_code;
+	int restarts, starts_before;
+	double started_at, term_at, kill_at, drain_at, restart_at;
+	int drain_sig;
+	struct prov_notice notice;
+	int noticed;
+	double last_commit_at;	/* CLOCK_REALTIME of the newest commit */
+	struct sv_pushq push;
+};
+
+double sv_mono(void);
+void sv_set_state(struct sv *sv, enum sv_state s);
+int sv_loop(struct sv *sv);
+int sv_start_child(struct sv *sv);
+void sv_on_notice(struct sv *sv, struct prov_notice *n);
+void sv_check_drained(struct sv *sv);
+void sv_after_drain(struct sv *sv);
+
+/* sv_run.c */
+void sv_state_save(struct sv *sv, int starts);
+void sv_write_notice_file(struct sv *sv);
+void sv_on_commit_exit(struct sv *sv, int exited_cleanly);
+double sv_clients_deadline(const struct sv *sv);
+int sv_clients_pollfds(struct sv *sv, struct pollfd *pfd);
+void sv_clients_accept(struct sv *sv);
+void sv_clients_service(struct sv *sv, struct pollfd *pfd, int n);
+
+/* sv_push.c */
+int sv_push_open(struct sv *sv);
+void sv_push_close(struct sv *sv);
+void sv_push_committed(struct sv *sv, const char *dir);
+void sv_push_newest(struct sv *sv);
+double sv_push_estimate(const struct sv *sv);
+int sv_push_fd(const struct sv *sv);
+double sv_push_deadline(const struct sv *sv);
+void sv_push_done(struct sv *sv);
+void sv_finish(struct sv *sv);
+
+#endif
