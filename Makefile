@@ -43,7 +43,7 @@ TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all deps check test unit demo bench fuzz clean
+.PHONY: all deps check test unit demo bench fuzz fuzz-libfuzzer clean
 all: $(BIN) $(UNIT_BINS) $(TOOL_BINS)
 
 $(BUILD)/%.o: %.c
@@ -93,7 +93,16 @@ bench: deps
 
 fuzz: $(FUZZ_BINS)
 
+# Open-ended fuzzing with libFuzzer (clang): make fuzz-libfuzzer, then run
+# build-fuzz/fuzz_NAME tests/fuzz/corpus/NAME
+fuzz-libfuzzer:
+	@mkdir -p build-fuzz
+	$(MAKE) --no-print-directory CC=clang SAN=1 BUILD=build-fuzz build-fuzz/libspotrun.a
+	for f in $(FUZZ_SRCS); do \
+		clang $(filter-out -MMD -MP,$(CFLAGS)) -fsanitize=fuzzer -o build-fuzz/$$(basename $$f .c) \
+			$$f build-fuzz/libspotrun.a $(LDFLAGS) $(LDLIBS) || exit 1; done
+
 clean:
-	rm -rf build build-san spotrun spotrun-san
+	rm -rf build build-san build-fuzz spotrun spotrun-san
 
 -include $(OBJS:.o=.d) $(BUILD)/runner/main.d

@@ -15,7 +15,7 @@
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_NOTE, LOG_INFO, LOG_DEBUG };
 enum log_format { LOG_FMT_AUTO = 0, LOG_FMT_HUMAN, LOG_FMT_JSON };
 
-/* verbosity: 0 = errors+warnings, 1 = notes (default), 2 = info (-v), 3 = debug (-vv) */
+/* verbosity: -1 = nothing, 0 = errors+warnings, 1 = notes (default), 2 = info (-v), 3 = debug (-vv) */
 void log_setup(int verbosity, enum log_format fmt);
 int log_parse_format(const char *s, enum log_format *out);
 int log_enabled(enum log_level lvl);

@@ -74,8 +74,16 @@ int opt_parse_seconds(const char *s, double *out);
 int opt_parse_size(const char *s, uint64_t *out);
 void opts_print_help(const struct run_cmd_info *ci);
 
-/* Job/store defaults shared by the subcommands. */
-const char *run_default_job(const struct opts *o);
+/* Shared by the subcommands (common.c). */
+#define RUN_DEFAULT_STORE "spotrun-store"	/* a folder store in the working folder */
+struct xfer_store;
+/* --store, else the default local folder store; "none" means no store. */
+const char *run_store_url(const struct opts *o);
+/* Opens the store with --endpoint/--workers/--part-size; *st = NULL for "none". */
+int run_store_open(const struct opts *o, struct xfer_store **st);
+int run_workers(const struct opts *o);
+/* Makes a job id store-safe: [A-Za-z0-9._-], not starting with '.'. */
+void run_job_sanitize(char *job);
 
 /* Subcommands: each takes the parsed options, returns an exit code. */
 int cmd_run(struct opts *o);

@@ -17,6 +17,7 @@
 
 #include "runner.h"
 #include "provider.h"
+#include "ckpt.h"
 
 #define SV_MAX_CLIENTS 16
 
@@ -35,13 +36,17 @@ struct sv_pushq {
 	pthread_t thread;
 	int running;		/* a push thread exists (join it when done) */
 	int done_fd[2];
-	char pending[4096];	/* newest committed folder waiting for a push */
-	char active[4096];	/* folder being pushed */
-	char pushed[4096];	/* newest folder safe in the store */
-	int result;
+	char pending[PATH_MAX + 320];	/* newest committed folder waiting for a push */
+	char active[PATH_MAX + 320];	/* folder being pushed */
+	char pushed[PATH_MAX + 320];	/* newest folder safe in the store */
+	int result, failures;
+	int newest_committed_set;
+	double started_at;
 	double bytes_per_sec;	/* measured by earlier pushes, 0 = unknown */
-	double final_deadline;	/* FINISHING gives up at this time */
-	void *store;		/* struct xfer_store *, NULL with --store none */
+	uint64_t last_raw_bytes;	/* size of the last pushed checkpoint */
+	struct ckpt_result last;	/* written by the thread, read after join */
+	struct prov_identity id;	/* the thread's copy */
+	struct xfer_store *store;	/* NULL with --store none */
 };
 
 struct sv {
@@ -70,7 +75,7 @@ struct sv {
 	enum sv_next next;
 	pid_t child;
 	int child_alive, child_code, final_code;
-	int restarts, starts_before;
+	int restarts, starts_before, starts_saved;
 	double started_at, term_at, kill_at, drain_at, restart_at;
 	int drain_sig;
 	struct prov_notice notice;
@@ -106,5 +111,8 @@ int sv_push_fd(const struct sv *sv);
 double sv_push_deadline(const struct sv *sv);
 void sv_push_done(struct sv *sv);
 void sv_finish(struct sv *sv);
+void sv_finish_done(struct sv *sv);
+/* Before the first start: newest committed checkpoint from the store. */
+int sv_restore(struct sv *sv);
 
 #endif

@@ -34,29 +34,33 @@ static int sv_is_interpreter(const char *base)
 }
 
 /* --job, else the script's name: "python train.py" -> "train". */
-static void sv_default_job(struct sv *sv)
+static int sv_default_job(struct sv *sv)
 {
 	const char *j = opt_str(sv->o, OPT_JOB);
 	char buf[256];
 
-	if (!j || !*j) {
-		j = "job";
-		for (char **a = sv->argv; *a; a++) {
-			const char *b = strrchr(*a, '/') ? strrchr(*a, '/') + 1 : *a;
-			if (**a == '-' || (a == sv->argv && sv_is_interpreter(b) && a[1]))
-				continue;
-			j = b;
-			break;
-		}
+	if (j && *j) {
+		if (!ckpt_job_ok(j) || strlen(j) >= sizeof(sv->job))
+			return log_fail(EX_USAGE, "invalid job id '%s': use letters, digits, '.', '_' "
+						  "and '-', not starting with '.'", j);
+		snprintf(sv->job, sizeof(sv->job), "%s", j);
+		return 0;
+	}
+	j = "job";
+	for (char **a = sv->argv; *a; a++) {
+		const char *b = strrchr(*a, '/') ? strrchr(*a, '/') + 1 : *a;
+		if (**a == '-' || (a == sv->argv && sv_is_interpreter(b) && a[1]))
+			continue;
+		j = b;
+		break;
 	}
 	snprintf(buf, sizeof(buf), "%s", j);
 	char *dot = strrchr(buf, '.');
-	if (dot && dot != buf && !opt_str(sv->o, OPT_JOB))
+	if (dot && dot != buf)
 		*dot = 0;
-	for (char *p = buf; *p; p++) /* a job id is a path component in the store */
-		if (*p == '/' || (unsigned char)*p < 0x20)
-			*p = '_';
+	run_job_sanitize(buf); /* a job id is a key component in the store */
 	snprintf(sv->job, sizeof(sv->job), "%s", buf);
+	return 0;
 }
 
 static int sv_abs_path(const char *in, char *out, size_t len)
@@ -106,16 +110,30 @@ static void sv_state_load(struct sv *sv)
 {
 	json_t *o = json_load_file(sv->state_file, 0, NULL);
 	json_t *n = o ? json_object_get(o, "starts") : NULL;
+	json_t *rate = o ? json_object_get(o, "push_bytes_per_sec") : NULL;
+	json_t *raw = o ? json_object_get(o, "push_last_raw_bytes") : NULL;
 
 	sv->starts_before = json_is_integer(n) && json_integer_value(n) > 0 ? (int)json_integer_value(n) : 0;
+	sv->starts_saved = sv->starts_before;
+	if (json_is_number(rate) && json_number_value(rate) > 0)
+		sv->push.bytes_per_sec = json_number_value(rate);
+	if (json_is_integer(raw) && json_integer_value(raw) > 0)
+		sv->push.last_raw_bytes = (uint64_t)json_integer_value(raw);
 	json_decref(o);
 }
 
+/* Saves the start counter (starts >= 0) and the measured push rate, so the
+ * next run's grace budget starts from a measurement, not a guess. */
 void sv_state_save(struct sv *sv, int starts)
 {
 	char tmp[PATH_MAX + 48];
-	json_t *o = json_pack("{s:i, s:s}", "starts", starts, "job", sv->job);
+	json_t *o;
 
+	if (starts >= 0)
+		sv->starts_saved = starts;
+	o = json_pack("{s:i, s:s, s:f, s:I}", "starts", sv->starts_saved, "job", sv->job,
+		      "push_bytes_per_sec", sv->push.bytes_per_sec, "push_last_raw_bytes",
+		      (json_int_t)sv->push.last_raw_bytes);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", sv->state_file);
 	if (!o || json_dump_file(o, tmp, JSON_COMPACT) || rename(tmp, sv->state_file))
 		log_warn("cannot write '%s': %s", sv->state_file, strerror(errno));
@@ -358,13 +376,12 @@ int cmd_run(struct opts *o)
 		rc = log_fail(EX_USAGE, "no command to run (usage: spotrun [run] [OPTIONS] -- COMMAND)");
 		goto out;
 	}
-	sv_default_job(sv);
-	if ((rc = sv_settings(sv)) || (rc = sv_folders(sv)) || (rc = sv_push_open(sv)))
+	if ((rc = sv_default_job(sv)) || (rc = sv_settings(sv)) || (rc = sv_folders(sv)) || (rc = sv_push_open(sv)))
 		goto out;
 	sv_state_load(sv);
 	if ((rc = sv_signals(sv)) || (rc = sv_providers(sv)))
 		goto out;
-	if ((rc = sv_start_child(sv)) || (rc = sv_loop(sv)))
+	if ((rc = sv_restore(sv)) || (rc = sv_start_child(sv)) || (rc = sv_loop(sv)))
 		goto out;
 	rc = sv->final_code;
 	if (rc == sv->exit_interrupted && sv->next == NEXT_INTERRUPTED)
