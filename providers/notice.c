@@ -1,7 +1,9 @@
 /*
  * notice.c - the normalized interruption event: construction, kind names,
  * and its JSON form (written to SPOTRUN_NOTICE_FILE, the log and the
- * store).  One schema for every provider and scheduler.
+ * store).  One schema for every provider and scheduler.  "raw" is the
+ * payload parsed as JSON when it is JSON (else a string); "raw_text" is the
+ * payload exactly as received, byte for byte.
  */
 #include "provider.h"
 
@@ -64,12 +66,14 @@ static json_t *prov_identity_json(const struct prov_identity *id)
 {
 	if (!id || !id->provider[0])
 		return json_null();
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "provider", id->provider, "region",
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "provider", id->provider, "region",
 			 id->region, "zone", id->zone, "instance_type", id->instance_type,
-			 "instance_id", id->instance_id, "lifecycle", id->lifecycle);
+			 "instance_id", id->instance_id, "lifecycle", id->lifecycle, "scheduler",
+			 id->scheduler);
 }
 
-char *prov_notice_json(const struct prov_notice *n, const struct prov_identity *id)
+static char *prov_notice_dump(const struct prov_notice *n, const struct prov_identity *id,
+			      size_t flags)
 {
 	char recv[40], dl[40];
 	json_t *o, *raw;
@@ -87,7 +91,19 @@ char *prov_notice_json(const struct prov_notice *n, const struct prov_identity *
 		      raw ? raw : json_null());
 	if (o && id && id->provider[0]) /* flat copies for readers that want one field */
 		json_object_set_new(o, "provider", json_string(id->provider));
-	s = o ? json_dumps(o, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+	if (o && n->raw) /* byte for byte; not valid UTF-8: left out */
+		json_object_set_new(o, "raw_text", json_string(n->raw));
+	s = o ? json_dumps(o, flags | JSON_SORT_KEYS) : NULL;
 	json_decref(o);
 	return s;
+}
+
+char *prov_notice_json(const struct prov_notice *n, const struct prov_identity *id)
+{
+	return prov_notice_dump(n, id, JSON_INDENT(2));
+}
+
+char *prov_notice_json_line(const struct prov_notice *n, const struct prov_identity *id)
+{
+	return prov_notice_dump(n, id, JSON_COMPACT);
 }

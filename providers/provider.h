@@ -22,6 +22,7 @@ struct prov_identity {
 	char instance_type[96];
 	char instance_id[128];
 	char lifecycle[32];	/* "spot", "on-demand", "preemptible", ... */
+	char scheduler[32];	/* "kubernetes", "slurm" or "": who delivers signals */
 };
 
 enum prov_kind { PROV_PREEMPT, PROV_TERMINATE, PROV_REBALANCE, PROV_MAINTENANCE, PROV_SCHEDULER };
@@ -42,6 +43,7 @@ struct prov_config {
 	double signal_grace;	/* deadline budget of simulated and signal notices */
 	double poll_interval;	/* metadata poll period */
 	double settle_timeout;	/* auto-detection gives up after this (0.3 s) */
+	int identify_only;	/* detect: settle identity, watch no notices */
 };
 
 struct prov_watch;
@@ -57,8 +59,22 @@ int prov_watch_fd(const struct prov_watch *w);
 int prov_watch_take(struct prov_watch *w, struct prov_notice *n);
 /* Identity once settled: 1 settled (copied), 0 not yet. */
 int prov_watch_identity(struct prov_watch *w, struct prov_identity *id);
-/* Stops the threads (bounded: each source has a stop fd) and frees. */
+/* Stops the threads (bounded: each source has a stop fd) and frees.  An
+ * acknowledgement asked for with prov_watch_committed() that is still being
+ * sent gets at most about 2 s to finish first. */
 void prov_watch_stop(struct prov_watch *w);
+/* The checkpoint taken for the notices delivered so far is safely in the
+ * store: providers that want an acknowledgement send it now (Azure: the
+ * StartRequests POST for each Scheduled Event delivered).  Returns at once;
+ * the watcher thread sends it.  Safe to call with NULL or more than once. */
+void prov_watch_committed(struct prov_watch *w);
+
+/* Provider names accepted by --provider (NULL-terminated), and one line on
+ * how a provider delivers notices ("no in-guest notice exists" for some). */
+extern const char *const prov_known_names[];
+const char *prov_notice_method(const char *provider);
+/* 1 when spotrun watches an in-guest notice of this provider. */
+int prov_has_notices(const char *provider);
 
 void prov_notice_make(struct prov_notice *n, const char *source, enum prov_kind kind, double budget);
 void prov_notice_clear(struct prov_notice *n);
@@ -67,6 +83,8 @@ int prov_kind_parse(const char *s, enum prov_kind *out);
 /* The notice as JSON text (malloc'd): source, kind, received, deadline,
  * identity and raw payload; written to SPOTRUN_NOTICE_FILE and the store. */
 char *prov_notice_json(const struct prov_notice *n, const struct prov_identity *id);
+/* The same object on one line (for `spotrun watch --json`). */
+char *prov_notice_json_line(const struct prov_notice *n, const struct prov_identity *id);
 
 double prov_now(void);	/* CLOCK_REALTIME as double seconds */
 

@@ -9,7 +9,5 @@ static int cmd_not_yet(struct opts *o)
 	return log_fail(EX_USAGE, "'spotrun %s' is not yet implemented", o->cmd_name);
 }
 
-int cmd_detect(struct opts *o) { return cmd_not_yet(o); }
-int cmd_watch(struct opts *o) { return cmd_not_yet(o); }
 int cmd_plan(struct opts *o) { return cmd_not_yet(o); }
 int cmd_migrate(struct opts *o) { return cmd_not_yet(o); }

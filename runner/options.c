@@ -313,6 +313,9 @@ static int opts_getopt(struct opts *o, const struct run_cmd_info *ci, int argc, 
 	size_t ns = 2, nl = 0;
 	int c, idx, count = 0;
 
+	if (ci->cmd != CMD_RUN) /* only run needs options first; others: spotrun push DIR --job J */
+		memmove(shorts, shorts + 1, ns--);
+
 	for (int i = 0; i < OPT__COUNT; i++) {
 		const struct opt_def *d = &opt_table[i];
 		if (!(d->cmds & ci->cmd))

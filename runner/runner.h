@@ -82,6 +82,11 @@ const char *run_store_url(const struct opts *o);
 /* Opens the store with --endpoint/--workers/--part-size; *st = NULL for "none". */
 int run_store_open(const struct opts *o, struct xfer_store **st);
 int run_workers(const struct opts *o);
+/* Job record and events in the store (jobrec.c); json_t from jansson. */
+struct json_t;
+int run_jobrec_run(struct xfer_store *st, const char *job, char **argv, int index, struct json_t *run);
+int run_event_put(struct xfer_store *st, const char *job, const char *host, struct json_t *ev);
+void run_now_iso(char *buf, size_t n);
 /* Makes a job id store-safe: [A-Za-z0-9._-], not starting with '.'. */
 void run_job_sanitize(char *job);
 

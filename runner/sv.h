@@ -82,6 +82,8 @@ struct sv {
 	int noticed;
 	double last_commit_at;	/* CLOCK_REALTIME of the newest commit */
 	struct sv_pushq push;
+	int run_index;		/* this run's entry in job.json, -1 unknown */
+	char run_started[40];
 };
 
 double sv_mono(void);
@@ -112,6 +114,8 @@ double sv_push_deadline(const struct sv *sv);
 void sv_push_done(struct sv *sv);
 void sv_finish(struct sv *sv);
 void sv_finish_done(struct sv *sv);
+void sv_record_start(struct sv *sv);
+void sv_record_end(struct sv *sv);
 /* Before the first start: newest committed checkpoint from the store. */
 int sv_restore(struct sv *sv);
 

@@ -1,34 +1,389 @@
 /*
- * sv_push.c - background pushes for the supervise loop.  (Store support
- * lands with the engine issue; with --store none nothing is uploaded and a
- * finished run goes straight to DONE.)
+ * sv_push.c - checkpoints leave the machine while the command runs.  Each
+ * folder the command commits is pushed by one background thread (one push
+ * at a time; while it runs, newer commits replace each other in `pending`,
+ * so the newest wins and the loop never blocks).  The thread reports
+ * through a pipe the loop polls.  On the way out (FINISHING) the loop waits
+ * for the newest committed folder to be safe in the store.
+ *
+ * Also here: restoring the newest committed checkpoint before the first
+ * start, the upload-time estimate the grace budget subtracts (measured
+ * throughput of earlier pushes, remembered across runs), and --keep-local.
  */
 #include "sv.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "ckpt.h"
+#include "xfer.h"
 
 int sv_push_open(struct sv *sv)
 {
-	sv->push.store = NULL;
+	struct xfer_store *st = NULL;
+	int rc = run_store_open(sv->o, &st);
+
+	if (rc)
+		return rc;
+	sv->push.store = st;
+	if (!st)
+		return 0;
+	if (pipe2(sv->push.done_fd, O_CLOEXEC | O_NONBLOCK))
+		return log_fail(EX_OSERR, "pipe: %s", strerror(errno));
+	log_info("store: %s", xfer_display(st));
 	return 0;
 }
 
-void sv_push_close(struct sv *sv) { (void)sv; }
+void sv_push_close(struct sv *sv)
+{
+	if (sv->push.running)
+		pthread_join(sv->push.thread, NULL);
+	sv->push.running = 0;
+	for (int i = 0; i < 2; i++)
+		if (sv->push.done_fd[i] >= 0)
+			close(sv->push.done_fd[i]);
+	xfer_close(sv->push.store);
+	sv->push.store = NULL;
+}
+
+/* ---- the push thread ------------------------------------------------- */
+
+static int sv_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st, (void)flag, (void)f;
+	return remove(path) && errno != ENOENT ? -1 : 0;
+}
+
+/* --keep-local N: removes local finished folders beyond the newest N that
+ * are committed in the store (by name).  Runs on the push thread. */
+static void sv_prune_local(struct sv *sv)
+{
+	long long keep = opt_int(sv->o, OPT_KEEP_LOCAL);
+	struct ckpt_info *v = NULL;
+	size_t n = 0, kept = 0;
+
+	if (keep <= 0 || ckpt_list(sv->push.store, sv->job, &v, &n))
+		return;
+	for (size_t i = n; i-- > 0;) {
+		char path[PATH_MAX + 300];
+		if (kept++ < (size_t)keep)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", sv->ckpt_dir, v[i].name);
+		if (access(path, F_OK) || !strcmp(path, sv->push.active))
+			continue;
+		if (nftw(path, sv_rm_entry, 16, FTW_DEPTH | FTW_PHYS))
+			log_warn("--keep-local: cannot remove '%s': %s", path, strerror(errno));
+		else
+			log_info("--keep-local: removed '%s' (safe in the store as seq %llu)", path,
+				 (unsigned long long)v[i].seq);
+	}
+	free(v);
+}
+
+static void *sv_push_thread(void *arg)
+{
+	struct sv *sv = arg;
+	struct ckpt_push_opts po = {
+		.job = sv->job,
+		.step = -1,
+		.workers = run_workers(sv->o),
+		.part_size = (uint64_t)opt_int(sv->o, OPT_PART_SIZE),
+		.level = (int)opt_int(sv->o, OPT_LEVEL),
+		.ident = { .provider = sv->push.id.provider, .region = sv->push.id.region,
+			   .instance_type = sv->push.id.instance_type },
+	};
+	char c = 1;
+
+	sv->push.result = ckpt_push(sv->push.store, sv->push.active, &po, &sv->push.last);
+	if (sv->push.result == 0)
+		sv_prune_local(sv);
+	if (write(sv->push.done_fd[1], &c, 1) < 0)
+		log_warn("push: cannot wake the supervisor: %s", strerror(errno));
+	return NULL;
+}
+
+static void sv_push_start(struct sv *sv)
+{
+	struct sv_pushq *q = &sv->push;
+
+	if (!q->store || q->running || !q->pending[0])
+		return;
+	memcpy(q->active, q->pending, sizeof(q->active));
+	q->pending[0] = 0;
+	q->started_at = sv_mono();
+	/* the thread reads only its own copy of the identity */
+	memset(&q->id, 0, sizeof(q->id));
+	if (sv->id_settled)
+		q->id = sv->id;
+	if (pthread_create(&q->thread, NULL, sv_push_thread, sv)) {
+		log_error("cannot start the push thread: %s", strerror(errno));
+		memcpy(q->pending, q->active, sizeof(q->pending));
+		q->active[0] = 0;
+		return;
+	}
+	q->running = 1;
+	log_info("pushing '%s'", q->active);
+}
+
+/* ---- the loop's side ------------------------------------------------- */
+
+void sv_push_done(struct sv *sv)
+{
+	struct sv_pushq *q = &sv->push;
+	char buf[16];
+
+	while (read(q->done_fd[0], buf, sizeof(buf)) > 0)
+		;
+	if (!q->running)
+		return;
+	pthread_join(q->thread, NULL);
+	q->running = 0;
+	if (q->result == 0) {
+		double secs = q->last.seconds > 0.001 ? q->last.seconds : 0.001;
+		double rate = (double)q->last.raw_bytes / secs;
+		q->bytes_per_sec = q->bytes_per_sec > 0 ? 0.5 * q->bytes_per_sec + 0.5 * rate : rate;
+		q->last_raw_bytes = q->last.raw_bytes;
+		memcpy(q->pushed, q->active, sizeof(q->pushed));
+		log_note("pushed '%s' as seq %llu: %.1f MB in %.2f s (%.0f MB/s, stored %.1f MB)",
+			 q->last.name, (unsigned long long)q->last.seq, q->last.raw_bytes / 1e6,
+			 q->last.seconds, rate / 1e6, q->last.stored_bytes / 1e6);
+		sv_state_save(sv, -1);
+	} else {
+		log_error("push of '%s' failed; it stays committed locally and is retried with the "
+			  "next commit", q->active);
+		if (!q->pending[0]) /* nothing newer: try this one again next time */
+			memcpy(q->pending, q->active, sizeof(q->pending));
+		q->failures++;
+	}
+	q->active[0] = 0;
+	if (sv->state == SV_FINISHING) {
+		if (q->result == 0 && q->pending[0])
+			sv_push_start(sv);
+		else
+			sv_finish_done(sv);
+		return;
+	}
+	if (q->result == 0)
+		sv_push_start(sv);
+}
 
 void sv_push_committed(struct sv *sv, const char *dir)
 {
 	snprintf(sv->push.pending, sizeof(sv->push.pending), "%s", dir);
+	sv->push.newest_committed_set = 1;
+	if (sv->state != SV_FINISHING)
+		sv_push_start(sv);
 }
 
-void sv_push_newest(struct sv *sv) { (void)sv; }
-double sv_push_estimate(const struct sv *sv) { return 0; }
-int sv_push_fd(const struct sv *sv) { return -1; }
-double sv_push_deadline(const struct sv *sv) { return INFINITY; }
-void sv_push_done(struct sv *sv) { (void)sv; }
+/* An early push (rebalance recommendation): the newest finished folder, if
+ * it is not in the store yet. */
+void sv_push_newest(struct sv *sv)
+{
+	struct run_local_ckpt c;
 
+	if (!run_newest_local(sv->ckpt_dir, &c) || !strcmp(c.path, sv->push.pushed) ||
+	    !strcmp(c.path, sv->push.active))
+		return;
+	sv_push_committed(sv, c.path);
+}
+
+/* Seconds the final push is expected to take: the last push's size at the
+ * measured rate, with a 25% margin; unknown before the first push. */
+double sv_push_estimate(const struct sv *sv)
+{
+	const struct sv_pushq *q = &sv->push;
+
+	if (!q->store || q->bytes_per_sec <= 0)
+		return 0;
+	return 1.25 * (double)q->last_raw_bytes / q->bytes_per_sec;
+}
+
+int sv_push_fd(const struct sv *sv) { return sv->push.store ? sv->push.done_fd[0] : -1; }
+
+double sv_push_deadline(const struct sv *sv) { return INFINITY; }
+
+/* The run is over (the command and its tree are gone): make sure the newest
+ * finished folder is in the store, then DONE. */
 void sv_finish(struct sv *sv)
 {
+	struct sv_pushq *q = &sv->push;
+
+	sv_set_state(sv, SV_FINISHING);
+	if (!q->store) {
+		sv_finish_done(sv);
+		return;
+	}
+	if (!q->pending[0] && !q->running)
+		sv_push_newest(sv);
+	if (q->running || q->pending[0]) {
+		log_note("waiting for the newest checkpoint to reach the store");
+		sv_push_start(sv);
+		return;
+	}
+	sv_finish_done(sv);
+}
+
+void sv_finish_done(struct sv *sv)
+{
+	struct sv_pushq *q = &sv->push;
+
+	if (q->store && (q->pending[0] || q->result)) {
+		log_error("the newest checkpoint did not reach the store '%s'; it is still in '%s'",
+			  xfer_display(q->store), sv->ckpt_dir);
+		if (sv->next == NEXT_EXIT && sv->final_code == 0)
+			sv->final_code = EX_UNAVAILABLE;
+	} else if (sv->noticed && sv->watch) {
+		/* the checkpoint is safe: let the provider take the machine now
+		 * (Azure StartRequests); a no-op for the others */
+		prov_watch_committed(sv->watch);
+	}
 	sv_set_state(sv, SV_DONE);
+}
+
+/* ---- restoring before the first start -------------------------------- */
+
+/* Pulls checkpoint i of v into the checkpoint folder: 0 done, EX_DATAERR
+ * when it failed verification (the caller tries the previous one). */
+static int sv_restore_one(struct sv *sv, const struct ckpt_info *ci)
+{
+	struct ckpt_pull_opts po = { .job = sv->job, .workers = run_workers(sv->o), .replace = 1 };
+	char dest[PATH_MAX + 300];
+	struct ckpt_result r;
+	int rc;
+
+	snprintf(dest, sizeof(dest), "%s/%s", sv->ckpt_dir, ci->name);
+	log_note("restoring checkpoint seq %llu (step %lld, %.1f MB) from %s",
+		 (unsigned long long)ci->seq, ci->step, ci->stored_bytes / 1e6,
+		 xfer_display(sv->push.store));
+	rc = ckpt_pull(sv->push.store, ci->seq, dest, &po, &r);
+	if (rc)
+		return rc;
+	log_note("restored '%s' in %.2f s", dest, r.seconds);
+	/* newest by commit time, so it is what the command resumes from */
+	run_mark_complete(dest, ci->step);
+	snprintf(sv->push.pushed, sizeof(sv->push.pushed), "%s", dest);
+	return 0;
+}
+
+int sv_restore(struct sv *sv)
+{
+	struct run_local_ckpt local;
+	struct ckpt_info *v = NULL;
+	size_t n = 0;
+	int have_local = run_newest_local(sv->ckpt_dir, &local), rc;
+
+	if (!sv->push.store)
+		return 0;
+	/* the store is the truth: starting from scratch while it is unreachable
+	 * would commit older progress as newer sequence numbers */
+	if ((rc = ckpt_list(sv->push.store, sv->job, &v, &n)))
+		return rc;
+	for (size_t i = n; i-- > 0;) {
+		const char *lname = have_local ? strrchr(local.path, '/') + 1 : "";
+		if (have_local && (!strcmp(lname, v[i].name) ||
+				   (local.step >= 0 && v[i].step >= 0 && local.step > v[i].step))) {
+			log_note("resuming from the local '%s'%s", local.path,
+				 strcmp(lname, v[i].name) ? " (newer than the store's; pushing it)" : "");
+			if (strcmp(lname, v[i].name))
+				sv_push_committed(sv, local.path);
+			else
+				snprintf(sv->push.pushed, sizeof(sv->push.pushed), "%s", local.path);
+			goto out;
+		}
+		rc = sv_restore_one(sv, &v[i]);
+		if (rc == 0)
+			goto out;
+		if (rc != EX_DATAERR)
+			goto out;
+		log_error("checkpoint seq %llu failed verification; trying the previous one",
+			  (unsigned long long)v[i].seq);
+	}
+	rc = 0;
+	if (have_local) /* never pushed (or the store lost it): push it now */
+		sv_push_committed(sv, local.path);
+out:
+	free(v);
+	return rc;
+}
+
+/* ---- the job record --------------------------------------------------- */
+
+static json_t *sv_run_entry(struct sv *sv, int ended)
+{
+	char now[40], host[256] = "";
+	json_t *r;
+
+	gethostname(host, sizeof(host) - 1);
+	run_now_iso(now, sizeof(now));
+	r = json_pack("{s:s, s:s, s:i, s:i}", ended ? "ended" : "started", now, "host", host,
+		      "pid", (int)getpid(), "start", sv->starts_before + 1);
+	if (sv->run_started[0])
+		json_object_set_new(r, "started", json_string(sv->run_started));
+	else
+		snprintf(sv->run_started, sizeof(sv->run_started), "%s", now);
+	if (sv->id_settled)
+		json_object_set_new(r, "provider", json_pack("{s:s, s:s, s:s}", "name", sv->id.provider,
+							     "region", sv->id.region, "instance_type",
+							     sv->id.instance_type));
+	if (!ended)
+		return r;
+	json_object_set_new(r, "exit", json_integer(sv->final_code));
+	json_object_set_new(r, "reason", json_string(sv->next == NEXT_INTERRUPTED ? "interrupted"
+						     : sv->child_code ? "failed" : "finished"));
+	json_object_set_new(r, "restarts", json_integer(sv->restarts));
+	if (sv->push.last.seq)
+		json_object_set_new(r, "last_push", json_pack("{s:I, s:I, s:I, s:f}", "seq",
+			(json_int_t)sv->push.last.seq, "step", (json_int_t)sv->push.last.step,
+			"raw_bytes", (json_int_t)sv->push.last.raw_bytes, "seconds", sv->push.last.seconds));
+	if (sv->noticed)
+		json_object_set_new(r, "notice", json_pack("{s:s, s:s, s:f}", "source", sv->notice.source,
+			"kind", prov_kind_name(sv->notice.kind), "lead_seconds",
+			sv->notice.deadline - sv->notice.received));
+	return r;
+}
+
+void sv_record_start(struct sv *sv)
+{
+	json_t *r;
+
+	if (!sv->push.store)
+		return;
+	r = sv_run_entry(sv, 0);
+	sv->run_index = r ? run_jobrec_run(sv->push.store, sv->job, sv->argv, -1, r) : -1;
+	if (sv->run_index < 0)
+		log_warn("cannot record this run in '%s/job.json'", sv->job);
+	json_decref(r);
+}
+
+void sv_record_end(struct sv *sv)
+{
+	char host[256] = "";
+	json_t *r, *ev;
+
+	if (!sv->push.store)
+		return;
+	r = sv_run_entry(sv, 1);
+	if (!r || run_jobrec_run(sv->push.store, sv->job, NULL, sv->run_index, r) < 0)
+		log_warn("cannot record the end of this run in '%s/job.json'", sv->job);
+	json_decref(r);
+	if (!sv->noticed)
+		return;
+	char *s = prov_notice_json(&sv->notice, sv->id_settled ? &sv->id : NULL);
+	ev = s ? json_loads(s, 0, NULL) : NULL;
+	free(s);
+	if (ev) {
+		gethostname(host, sizeof(host) - 1);
+		json_object_set_new(ev, "event", json_string("notice"));
+		json_object_set_new(ev, "job", json_string(sv->job));
+		if (run_event_put(sv->push.store, sv->job, host[0] ? host : "host", ev))
+			log_warn("cannot write the notice event to the store");
+	}
+	json_decref(ev);
 }

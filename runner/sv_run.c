@@ -381,9 +381,13 @@ int cmd_run(struct opts *o)
 	sv_state_load(sv);
 	if ((rc = sv_signals(sv)) || (rc = sv_providers(sv)))
 		goto out;
-	if ((rc = sv_restore(sv)) || (rc = sv_start_child(sv)) || (rc = sv_loop(sv)))
+	if ((rc = sv_restore(sv)))
+		goto out;
+	sv_record_start(sv);
+	if ((rc = sv_start_child(sv)) || (rc = sv_loop(sv)))
 		goto out;
 	rc = sv->final_code;
+	sv_record_end(sv);
 	if (rc == sv->exit_interrupted && sv->next == NEXT_INTERRUPTED)
 		log_note("interrupted: exiting %d so the scheduler retries", rc);
 out:

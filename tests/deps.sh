@@ -15,3 +15,15 @@ if [ -n "$missing" ]; then
 	$SUDO apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
+
+# npm: Azurite for tests/integration/azure.sh, into ./node_modules (skipped when present)
+top=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -x "$top/node_modules/.bin/azurite-blob" ]; then
+	if command -v npm >/dev/null 2>&1; then
+		echo "deps: installing azurite (npm, ~1 min)"
+		(cd "$top" && npm install --no-save --no-audit --no-fund azurite@3.37.0 >/dev/null 2>&1) ||
+			echo "deps: warning: npm install azurite failed; the Azure tests will try again" >&2
+	else
+		echo "deps: warning: npm not found; the Azure tests need it" >&2
+	fi
+fi

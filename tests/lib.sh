@@ -52,18 +52,18 @@ run() {
 }
 # expect_rc CODE CMD...: run and assert the exact exit status
 expect_rc() {
-	want=$1; shift
+	_er_want=$1; shift
 	run "$@"
-	[ "$RC" = "$want" ] || fail "exit status of '$*': got $RC, expected $want; stderr: $(head -c 600 "$T/err")"
+	[ "$RC" = "$_er_want" ] || fail "exit status of '$*': got $RC, expected $_er_want; stderr: $(head -c 600 "$T/err")"
 }
 
 now_ms() { date +%s%3N; }
 
 # wait_for COND_CMD SECONDS: polls a condition with a deadline
 wait_for() {
-	i=0; lim=$(( ${2:-10} * 20 ))
+	_wf_i=0; _wf_lim=$(( ${2:-10} * 20 ))
 	while ! eval "$1" >/dev/null 2>&1; do
-		i=$((i + 1)); [ $i -ge $lim ] && return 1
+		_wf_i=$((_wf_i + 1)); [ $_wf_i -ge $_wf_lim ] && return 1
 		sleep 0.05
 	done
 }

@@ -15,7 +15,7 @@ log_dir=$(mktemp -d "${TMPDIR:-/tmp}/spotrun-tests.XXXXXX")
 passed=0; failed=0; failures=""
 
 want() {
-	[ $# -eq 0 ] && return 0
+	[ -z "$FILTERS" ] && return 0
 	for f in $FILTERS; do case "$1" in *"$f"*) return 0 ;; esac; done
 	return 1
 }

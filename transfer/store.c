@@ -10,10 +10,6 @@
 
 #include "log.h"
 
-/* Weak so that a backend that has not landed yet leaves a NULL here. */
-extern const struct xfer_backend xfer_file_backend __attribute__((weak));
-extern const struct xfer_backend xfer_s3_backend __attribute__((weak));
-extern const struct xfer_backend xfer_az_backend __attribute__((weak));
 
 static const struct xfer_backend *xfer_pick(const char *scheme, size_t n)
 {

@@ -1,0 +1,132 @@
+/*
+ * ckpt.h - the checkpoint engine: pushes a local checkpoint folder into a
+ * store as one committed checkpoint, lists, pulls, verifies and collects
+ * them.  The store layout and the manifest are described in
+ * docs/store-format.md:
+ *
+ *   <job>/ckpt/<seq>/claim.json      seq reservation (create-only)
+ *   <job>/ckpt/<seq>/data.tar.zst    pax tar cut into parts of fixed raw size,
+ *                                    each an independent zstd frame
+ *   <job>/ckpt/<seq>/manifest.json   written last, create-only: the commit
+ *
+ * A checkpoint without a manifest does not exist: list, pull and verify
+ * never see it, and gc removes it once it is clearly abandoned.
+ *
+ * Threading: every call is thread-safe and may run on a background thread
+ * (the supervise loop pushes from one).  Nothing here exits, raises or
+ * catches signals, changes the working folder or keeps global state; output
+ * goes through log.h, plus one progress line on stderr when asked for and
+ * stderr is a terminal.  Memory is bounded by about 2 x (workers + 1) x
+ * part_size plus a few MiB, whatever the checkpoint's size.
+ *
+ * Return values: 0, or an EX_* code from sysexits.h after logging the reason
+ * once: EX_DATAERR (65) a checkpoint failed verification or is malformed,
+ * EX_NOINPUT (66) no such checkpoint or folder, EX_CANTCREAT (73) the pull
+ * destination exists, EX_IOERR (74) local I/O, or a store error (see xfer.h).
+ */
+#ifndef SPOTRUN_CKPT_H
+#define SPOTRUN_CKPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sysexits.h>
+
+struct xfer_store;
+
+#define CKPT_FORMAT 1			/* manifest "format" written and understood */
+#define CKPT_PART_SIZE_DEFAULT (8u << 20)
+#define CKPT_PART_SIZE_MIN (64u << 10)
+#define CKPT_PART_SIZE_MAX (1u << 30)
+
+/* Where a checkpoint was made; any field may be NULL (recorded as ""). */
+struct ckpt_ident {
+	const char *host, *provider, *region, *instance_type;
+};
+
+struct ckpt_push_opts {
+	const char *job;	/* required: [A-Za-z0-9._-], not starting with '.' */
+	long long step;		/* -1: from the folder name's last digits (step-000500), else unknown */
+	int workers;		/* compression threads; 0 = one per core */
+	uint64_t part_size;	/* raw bytes per part; 0 = CKPT_PART_SIZE_DEFAULT */
+	int level;		/* zstd level; 0 = 1 */
+	int progress;		/* 1: progress line on stderr when it is a terminal */
+	struct ckpt_ident ident;	/* host NULL: gethostname() */
+	const char *gpu_json;	/* GPU fingerprint (JSON object text) to record; NULL: probe now */
+};
+
+struct ckpt_result {
+	uint64_t seq;
+	long long step;		/* -1 unknown */
+	uint64_t raw_bytes;	/* tar stream bytes */
+	uint64_t stored_bytes;	/* compressed bytes in the store */
+	uint64_t files;		/* entries (files, folders, symlinks) */
+	double seconds;
+	char name[256];		/* the folder's name */
+};
+
+/* Pushes folder dir as the next checkpoint of o->job and commits it.  r may be NULL. */
+int ckpt_push(struct xfer_store *st, const char *dir, const struct ckpt_push_opts *o,
+	      struct ckpt_result *r);
+
+struct ckpt_info {
+	uint64_t seq;
+	long long step;		/* -1 unknown */
+	char name[256];
+	char created[40];	/* RFC 3339, UTC */
+	uint64_t raw_bytes, stored_bytes;
+	unsigned files;
+};
+
+/* The committed checkpoints of job, ascending seq; free(*v).  A manifest
+ * that cannot be read is skipped with a warning.  No checkpoints: 0, *n = 0. */
+int ckpt_list(struct xfer_store *st, const char *job, struct ckpt_info **v, size_t *n);
+
+/* Job names that have at least one object in the store, sorted; free with
+ * ckpt_jobs_free. */
+int ckpt_jobs(struct xfer_store *st, char ***jobs, size_t *n);
+void ckpt_jobs_free(char **jobs, size_t n);
+
+/* The newest committed checkpoint of job (with step, when step >= 0):
+ * 0 and *seq, or EX_NOINPUT (logged) when there is none. */
+int ckpt_find(struct xfer_store *st, const char *job, long long step, uint64_t *seq);
+
+struct ckpt_pull_opts {
+	const char *job;
+	int workers;		/* parallel part downloads/decoders; 0 = one per core */
+	int progress;
+	int replace;		/* 1: dest may exist and is replaced (rename, then old removed) */
+};
+
+/* Restores checkpoint seq of o->job into dest, which must not exist (unless
+ * o->replace).  Everything is extracted into a hidden sibling folder
+ * (".<name>.spotrun-tmp-XXXXXX"), checked against the manifest (part and
+ * file hashes, paths that stay inside the folder) and renamed into place;
+ * on any failure nothing is left behind.  r may be NULL. */
+int ckpt_pull(struct xfer_store *st, uint64_t seq, const char *dest, const struct ckpt_pull_opts *o,
+	      struct ckpt_result *r);
+
+/* Reads checkpoint seq entirely and checks every part hash, every file hash
+ * and the archive's structure, writing nothing.  EX_DATAERR names the first
+ * bad part or file. */
+int ckpt_verify(struct xfer_store *st, const char *job, uint64_t seq, const struct ckpt_pull_opts *o);
+
+/* Deletes all but the newest keep (>= 1) committed checkpoints, and
+ * uncommitted leftovers (claims/data without manifest) whose seq is below
+ * the newest committed one or that are older than one hour.  dry_run: only
+ * log what would go.  Each deletion is logged as a note. */
+int ckpt_gc(struct xfer_store *st, const char *job, unsigned keep, int dry_run);
+
+/* GPU fingerprint of this machine as JSON object text (malloc'd):
+ * {"count":N,"driver":"...","devices":[{"name":...,"cc":"9.0"},...]}, or
+ * NULL when no NVIDIA library or GPU is present.  Loads libnvidia-ml /
+ * libcudart with dlopen, so it works (returning NULL) on machines without. */
+char *ckpt_gpu_fingerprint(void);
+
+/* The step in a folder name: its last group of digits ("step-000500" -> 500),
+ * -1 when it has none. */
+long long ckpt_step_from_name(const char *name);
+
+/* Is job usable as a job id (and a store key component)? */
+int ckpt_job_ok(const char *job);
+
+#endif

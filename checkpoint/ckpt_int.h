@@ -1,0 +1,126 @@
+/*
+ * ckpt_int.h - private to checkpoint/ (and its unit tests): the manifest
+ * model, the folder scan, store key names and small helpers shared by the
+ * push and pull pipelines.  Nothing outside checkpoint/ includes this file.
+ */
+#ifndef SPOTRUN_CKPT_INT_H
+#define SPOTRUN_CKPT_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <locale.h>
+#include <time.h>
+
+#include "ckpt.h"
+
+#define CKPT_SHA_LEN 32
+#define CKPT_MANIFEST_MAX (512u << 20)	/* largest manifest we read */
+#define CKPT_MAX_WORKERS 64
+
+enum ckpt_type { CKPT_REG = 1, CKPT_DIR, CKPT_LNK };
+
+struct ckpt_file {
+	char *path;		/* relative to the folder, '/'-separated */
+	char *target;		/* symlink target, else NULL */
+	enum ckpt_type type;
+	uint32_t mode;		/* permission bits (07777) */
+	uint64_t size;		/* regular files; 0 otherwise */
+	int64_t mtime;		/* seconds */
+	long mtime_nsec;
+	unsigned char sha[CKPT_SHA_LEN];	/* regular files */
+};
+
+struct ckpt_part {
+	uint64_t raw_offset, raw_size;	/* in the tar stream */
+	uint64_t offset, size;		/* in data.tar.zst */
+	unsigned char sha[CKPT_SHA_LEN];	/* of the compressed frame */
+};
+
+struct ckpt_manifest {
+	int format;
+	char *job, *name, *created, *host, *provider, *region, *instance;
+	uint64_t seq;
+	long long step;		/* -1: null */
+	char *gpu;		/* JSON object text, NULL: null */
+	struct ckpt_file *files;
+	size_t nfiles, capfiles;
+	struct ckpt_part *parts;
+	size_t nparts, capparts;
+	uint64_t raw_bytes, stored_bytes;
+	int level;
+	uint64_t part_size;
+};
+
+/* ckpt_manifest.c */
+char *ckpt_manifest_encode(const struct ckpt_manifest *m);	/* malloc'd JSON, NULL: no memory */
+/* Strict parse: every field present with its type, parts contiguous,
+ * hashes 64 hex digits.  0 or EX_DATAERR (logged, naming the field). */
+int ckpt_manifest_parse(const char *text, size_t len, struct ckpt_manifest *m);
+void ckpt_manifest_free(struct ckpt_manifest *m);
+struct ckpt_file *ckpt_manifest_add_file(struct ckpt_manifest *m);
+struct ckpt_part *ckpt_manifest_add_part(struct ckpt_manifest *m);
+const char *ckpt_type_name(enum ckpt_type t);
+
+/* ckpt_scan.c: m->files in archive order (depth first, names sorted bytewise). */
+int ckpt_scan(const char *dir, struct ckpt_manifest *m);
+
+/* ckpt_util.c */
+void ckpt_hex(const unsigned char *sha, char out[2 * CKPT_SHA_LEN + 1]);
+int ckpt_unhex(const char *hex, unsigned char *sha);	/* 0 or -1 */
+void ckpt_rfc3339(time_t t, char out[40]);
+double ckpt_now(void);				/* monotonic seconds */
+int ckpt_nworkers(int workers);			/* 0 -> cores, clamped */
+/* "<job>/ckpt/<seq 8 digits>/<leaf>" */
+void ckpt_key(char *out, size_t n, const char *job, uint64_t seq, const char *leaf);
+/* Removes a tree (no symlinks followed, read-only folders made writable). */
+int ckpt_rmtree(const char *path);
+/* Is rel (no leading '/', no "..", no empty components) a safe relative path? */
+int ckpt_path_safe(const char *rel);
+
+/* This thread's LC_CTYPE set to C.UTF-8 while libarchive runs. */
+struct ckpt_locale {
+	locale_t utf8, old;
+};
+struct ckpt_locale ckpt_utf8_begin(void);
+void ckpt_utf8_end(struct ckpt_locale l);
+
+struct ckpt_progress {
+	int on;
+	const char *what;
+	uint64_t total, done;
+	double start, last;
+};
+void ckpt_progress_init(struct ckpt_progress *p, int want, const char *what, uint64_t total);
+void ckpt_progress_update(struct ckpt_progress *p, uint64_t done);
+void ckpt_progress_end(struct ckpt_progress *p);
+
+/* ckpt_read.c: file contents in manifest order (io_uring, or pread). */
+#define CKPT_READ_DEPTH 8
+#define CKPT_READ_BUF (1u << 20)
+struct ckpt_reader;
+int ckpt_reader_open(struct ckpt_reader **r, int rootfd, const struct ckpt_manifest *m);
+/* 0 and the next chunk (valid until the next call), 1 at the end, or EX_*. */
+int ckpt_reader_next(struct ckpt_reader *r, size_t *file, const void **data, size_t *len);
+int ckpt_reader_uring(const struct ckpt_reader *r);
+void ckpt_reader_close(struct ckpt_reader *r);	/* drains the queue; accepts NULL */
+
+/* ckpt_store.c */
+int ckpt_read_manifest(struct xfer_store *st, const char *job, uint64_t seq, struct ckpt_manifest *m);
+/* Reserves the next free seq of job with a create-only claim object. */
+int ckpt_claim(struct xfer_store *st, const char *job, const char *host, uint64_t *seq);
+
+/* ckpt_fetch.c: parts of data.tar.zst fetched, checked and decompressed by
+ * worker threads, handed out strictly in order. */
+struct ckpt_fetch;
+int ckpt_fetch_start(struct ckpt_fetch **f, struct xfer_store *st, const struct ckpt_manifest *m,
+		     int workers, struct ckpt_progress *pg);
+/* 0 and the next part's raw bytes (valid until the next call), 1 at the
+ * end, or EX_* (logged, naming the part). */
+int ckpt_fetch_next(struct ckpt_fetch *f, const void **data, size_t *len);
+void ckpt_fetch_stop(struct ckpt_fetch *f);	/* accepts NULL */
+
+/* ckpt_pull.c: the shared read pipeline; dest NULL = verify only. */
+int ckpt_extract(struct xfer_store *st, const struct ckpt_manifest *m, const char *dest,
+		 const struct ckpt_pull_opts *o);
+
+#endif
