@@ -84,6 +84,35 @@ static const struct opt_def opt_table[OPT__COUNT] = {
 	{ OPT_TO, "to", 0, OT_STR, "SPOTRUN_MIGRATE_TO", NULL, CMD_MIGRATE, "URL", "destination store" },
 	{ OPT_DRY_RUN, "dry-run", 'n', OT_FLAG, "SPOTRUN_DRY_RUN", NULL, CMD_MIGRATE | CMD_GC, NULL,
 	  "show what would happen, change nothing" },
+	{ OPT_HOOK, "hook", 0, OT_LIST, "SPOTRUN_HOOK", NULL, CMD_RUN | CMD_MIGRATE, "EVENT=PATH",
+	  "run executable PATH on EVENT (start, notice, checkpoint-committed, push-failed, resume, "
+	  "migration, exit); repeatable" },
+	{ OPT_HOOKS_DIR, "hooks-dir", 0, OT_STR, "SPOTRUN_HOOKS_DIR", NULL, CMD_RUN | CMD_MIGRATE, "DIR",
+	  "run DIR/EVENT and DIR/EVENT.d/* on each event" },
+	{ OPT_HOOK_TIMEOUT, "hook-timeout", 0, OT_SECONDS, "SPOTRUN_HOOK_TIMEOUT", "30", CMD_RUN | CMD_MIGRATE,
+	  "SECS", "kill a hook still running after this long" },
+	{ OPT_HOOK_STRICT, "hook-strict", 0, OT_FLAG, "SPOTRUN_HOOK_STRICT", NULL, CMD_RUN | CMD_MIGRATE, NULL,
+	  "a failing hook fails the run (default: logged only)" },
+	{ OPT_SLURM_REQUEUE, "slurm-requeue", 0, OT_FLAG, "SPOTRUN_SLURM_REQUEUE", NULL, CMD_RUN, NULL,
+	  "after an interruption, scontrol requeue this Slurm job (default: when submitted with --requeue)" },
+	{ OPT_METRICS_FILE, "metrics-file", 0, OT_STR, "SPOTRUN_METRICS_FILE", NULL, CMD_RUN, "PATH",
+	  "write Prometheus text metrics to PATH (node_exporter textfile collector)" },
+	{ OPT_CATALOG, "catalog", 0, OT_STR, "SPOTRUN_CATALOG", NULL, CMD_RUN | CMD_PLAN | CMD_MIGRATE, "FILE",
+	  "price catalog JSON (default: the shipped examples/catalog.json)" },
+	{ OPT_TARGETS, "targets", 0, OT_STR, "SPOTRUN_TARGETS", NULL, CMD_PLAN, "LIST",
+	  "PROVIDER:REGION[:TYPE],... to rank (default: every catalog entry)" },
+	{ OPT_HOURS, "hours", 0, OT_NUMBER, "SPOTRUN_HOURS", NULL, CMD_PLAN | CMD_MIGRATE | CMD_RUN, "H",
+	  "remaining run time (default: from the job record's progress rate)" },
+	{ OPT_MAX_COST, "max-cost", 0, OT_NUMBER, "SPOTRUN_MAX_COST", NULL, CMD_MIGRATE, "USD",
+	  "refuse a migration whose estimated cost is higher" },
+	{ OPT_MIGRATE, "migrate", 0, OT_STR, "SPOTRUN_MIGRATE", "deny", CMD_RUN, "POLICY",
+	  "checkpoint elsewhere than where we run: deny, allow, or max-cost=USD" },
+	{ OPT_PORTABLE, "portable", 0, OT_FLAG, "SPOTRUN_PORTABLE", NULL, CMD_RUN | CMD_PUSH | CMD_MIGRATE, NULL,
+	  "plain zstd frames only, so zstd -dc data.tar.zst | tar -x works without spotrun" },
+	{ OPT_FULL, "full", 0, OT_FLAG, "SPOTRUN_FULL", NULL, CMD_RUN | CMD_PUSH, NULL,
+	  "upload every file (default: files unchanged since the previous checkpoint are referenced)" },
+	{ OPT_ENCRYPT_KEY_FILE, "encrypt-key-file", 0, OT_STR, "SPOTRUN_ENCRYPT_KEY_FILE", NULL, CMD_STORE, "FILE",
+	  "encrypt checkpoints client-side (AES-256-GCM) with the 32-byte key in FILE" },
 };
 
 /* ---- value parsing -------------------------------------------------- */
@@ -129,6 +158,17 @@ int opt_parse_size(const char *s, uint64_t *out)
 	if (*end || v > (UINT64_MAX >> shift))
 		return -1;
 	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int opt_parse_number(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || *end || errno || !isfinite(v) || v < 0)
+		return -1;
+	*out = v;
 	return 0;
 }
 
@@ -213,6 +253,10 @@ static int opt_validate(const struct opt_def *d, const char *v)
 		return opt_parse_size(v, &sz);
 	case OT_CODES:
 		return opt_codes_match(v, 0) < 0 ? -1 : 0;
+	case OT_NUMBER:
+		return opt_parse_number(v, &s);
+	case OT_LIST:
+		return 0;
 	}
 	return -1;
 }
@@ -225,6 +269,7 @@ static const char *opt_type_hint(enum opt_type t)
 	case OT_SIGNAL: return "a signal name or number, e.g. USR1";
 	case OT_SIZE: return "a size, e.g. 8M";
 	case OT_CODES: return "'any' or codes like 1,137,130-140";
+	case OT_NUMBER: return "a number >= 0";
 	case OT_FLAG: case OT_COUNT: return "true, false or a number";
 	default: return "a valid value";
 	}
@@ -263,6 +308,44 @@ double opt_seconds(const struct opts *o, enum opt_id id)
 	if (v)
 		opt_parse_seconds(v, &s);
 	return s;
+}
+
+double opt_number(const struct opts *o, enum opt_id id)
+{
+	double v = 0;
+	const char *s = opt_value(o, id);
+	if (s)
+		opt_parse_number(s, &v);
+	return v;
+}
+
+char **opt_list(const struct opts *o, enum opt_id id)
+{
+	const char *v = opt_value(o, id);
+	size_t n = 0, k = 0;
+	char **items, *copy, *save = NULL;
+
+	for (const char *p = v ? v : ""; *p; p++)
+		n += *p == '\n' || *p == ';';
+	items = calloc(n + 2, sizeof(*items));
+	copy = strdup(v ? v : "");
+	if (!items || !copy) {
+		free(items);
+		free(copy);
+		return NULL;
+	}
+	for (char *t = strtok_r(copy, "\n;", &save); t; t = strtok_r(NULL, "\n;", &save))
+		if (*t && !(items[k++] = strdup(t)))
+			break;
+	free(copy);
+	return items;
+}
+
+void opt_list_free(char **items)
+{
+	for (size_t i = 0; items && items[i]; i++)
+		free(items[i]);
+	free(items);
 }
 
 int opt_flag(const struct opts *o, enum opt_id id)
@@ -356,6 +439,13 @@ static int opts_getopt(struct opts *o, const struct run_cmd_info *ci, int argc, 
 		} else if (opt_validate(d, optarg)) {
 			return log_fail(EX_USAGE, "invalid value '%s' for --%s: expected %s", optarg,
 					d->name, opt_type_hint(d->type));
+		} else if (d->type == OT_LIST && o->val[d->id]) {
+			char *joined;
+			if (asprintf(&joined, "%s\n%s", o->val[d->id], optarg) < 0)
+				return log_fail(EX_OSERR, "out of memory");
+			free(o->owned[d->id]);
+			o->owned[d->id] = joined;
+			o->val[d->id] = joined;
 		} else {
 			o->val[d->id] = optarg;
 		}
@@ -382,11 +472,39 @@ static int opts_env(struct opts *o, const struct run_cmd_info *ci)
 	return 0;
 }
 
+/* A list option in the config file: an array of strings, joined by newlines. */
+static int opts_config_list(struct opts *o, const struct opt_def *d, json_t *v, const char *path)
+{
+	size_t i, len = 1;
+	json_t *item;
+	char *joined;
+
+	json_array_foreach(v, i, item) {
+		if (!json_is_string(item) || strchr(json_string_value(item), '\n'))
+			return log_fail(EX_CONFIG, "config '%s': \"%s\" must be an array of strings",
+					path, d->name);
+		len += json_string_length(item) + 1;
+	}
+	if (!(joined = calloc(1, len)))
+		return log_fail(EX_OSERR, "out of memory");
+	json_array_foreach(v, i, item) {
+		if (i)
+			strcat(joined, "\n");
+		strcat(joined, json_string_value(item));
+	}
+	o->owned[d->id] = joined;
+	o->val[d->id] = joined;
+	o->src[d->id] = SRC_CONFIG;
+	return 0;
+}
+
 static int opts_config_value(struct opts *o, const struct opt_def *d, json_t *v, const char *path)
 {
 	char buf[64];
 	const char *text = NULL;
 
+	if (d->type == OT_LIST && json_is_array(v))
+		return opts_config_list(o, d, v, path);
 	if (json_is_string(v))
 		text = json_string_value(v);
 	else if (json_is_integer(v))

@@ -29,10 +29,21 @@ enum opt_id {
 	OPT_NOTICE_SIGNAL, OPT_SIGNAL_GRACE, OPT_KILL_AFTER, OPT_NOTICE_TRIGGER,
 	OPT_SIMULATE, OPT_PROVIDER, OPT_POLL_INTERVAL, OPT_MAX_RESTARTS, OPT_RESTART_ON,
 	OPT_RESTART_DELAY, OPT_EXIT_INTERRUPTED, OPT_TO, OPT_DRY_RUN,
+	/* schedulers, hooks, observability [5/7] */
+	OPT_HOOK, OPT_HOOKS_DIR, OPT_HOOK_TIMEOUT, OPT_HOOK_STRICT, OPT_SLURM_REQUEUE,
+	OPT_METRICS_FILE,
+	/* migration [6/7] */
+	OPT_CATALOG, OPT_TARGETS, OPT_HOURS, OPT_MAX_COST, OPT_MIGRATE,
+	/* codec, incremental, encryption [7/7] */
+	OPT_PORTABLE, OPT_FULL, OPT_ENCRYPT_KEY_FILE,
 	OPT__COUNT
 };
 
-enum opt_type { OT_FLAG, OT_COUNT, OT_STR, OT_INT, OT_SECONDS, OT_SIGNAL, OT_SIZE, OT_CODES };
+enum opt_type { OT_FLAG, OT_COUNT, OT_STR, OT_INT, OT_SECONDS, OT_SIGNAL, OT_SIZE, OT_CODES,
+		OT_NUMBER, /* a number >= 0, e.g. 12.5 */
+		OT_LIST,   /* repeatable: each flag adds one item; env: items separated by ';' or
+			    * newlines; config: an array of strings */
+};
 enum opt_src { SRC_DEFAULT = 0, SRC_CONFIG, SRC_ENV, SRC_FLAG };
 
 struct opts;
@@ -65,6 +76,10 @@ void opts_free(struct opts *o);
 const char *opt_str(const struct opts *o, enum opt_id id);
 long long opt_int(const struct opts *o, enum opt_id id);
 double opt_seconds(const struct opts *o, enum opt_id id);
+double opt_number(const struct opts *o, enum opt_id id);
+/* Items of an OT_LIST option: NULL-terminated, malloc'd; free with opt_list_free. */
+char **opt_list(const struct opts *o, enum opt_id id);
+void opt_list_free(char **items);
 int opt_flag(const struct opts *o, enum opt_id id);
 int opt_is_set(const struct opts *o, enum opt_id id);
 /* Exit-code list ("1,2,130-140" or "any"): is code in it? */
