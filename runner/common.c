@@ -5,10 +5,14 @@
  */
 #include "runner.h"
 
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "xfer.h"
+#include "ckpt.h"
 
 const char *run_store_url(const struct opts *o)
 {
@@ -51,4 +55,69 @@ void run_job_sanitize(char *job)
 		job[0] = '_';
 	if (!job[0])
 		strcpy(job, "job");
+}
+
+int run_store_need(const struct opts *o, struct xfer_store **st)
+{
+	int rc = run_store_open(o, st);
+
+	if (rc == 0 && !*st)
+		return log_fail(EX_USAGE, "'spotrun %s' needs a store (--store URL), not 'none'",
+				o->cmd_name);
+	return rc;
+}
+
+int run_nargs(const struct opts *o, int lo, int hi)
+{
+	if (o->nargs < lo || o->nargs > hi)
+		return log_fail(EX_USAGE, "'spotrun %s' takes %s; see --help", o->cmd_name,
+				hi == 0 ? "no arguments" : lo == hi ? "one folder" : "at most one folder");
+	return 0;
+}
+
+/* --job, else the store's only job. */
+int run_store_job(const struct opts *o, struct xfer_store *st, const char **job, char **owned)
+{
+	char **jobs;
+	size_t n;
+	int rc;
+
+	*owned = NULL;
+	if ((*job = opt_str(o, OPT_JOB))) {
+		if (!ckpt_job_ok(*job))
+			return log_fail(EX_USAGE, "invalid job id '%s' (letters, digits, '.', '_', '-')", *job);
+		return 0;
+	}
+	if ((rc = ckpt_jobs(st, &jobs, &n)))
+		return rc;
+	if (n == 1) {
+		*job = *owned = jobs[0];
+		jobs[0] = NULL;
+	}
+	ckpt_jobs_free(jobs, n);
+	if (n == 0)
+		return log_fail(EX_NOINPUT, "no checkpoints in %s", xfer_display(st));
+	if (n > 1)
+		return log_fail(EX_USAGE, "%s holds %zu jobs: pick one with --job", xfer_display(st), n);
+	return 0;
+}
+
+/* The seq of --step's newest checkpoint, or of the newest. */
+int run_store_pick(const struct opts *o, struct xfer_store *st, const char *job, uint64_t *seq)
+{
+	return ckpt_find(st, job, opt_is_set(o, OPT_STEP) ? opt_int(o, OPT_STEP) : -1, seq);
+}
+
+
+/* Prints a JSON document on stdout (takes the reference). */
+int run_print_json(struct json_t *j)
+{
+	char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+
+	json_decref(j);
+	if (!s)
+		return log_fail(EX_SOFTWARE, "cannot encode JSON");
+	printf("%s\n", s);
+	free(s);
+	return 0;
 }

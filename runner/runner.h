@@ -97,6 +97,17 @@ const char *run_store_url(const struct opts *o);
 /* Opens the store with --endpoint/--workers/--part-size; *st = NULL for "none". */
 int run_store_open(const struct opts *o, struct xfer_store **st);
 int run_workers(const struct opts *o);
+struct json_t;
+/* Prints a JSON document (indented) on stdout; takes the reference. */
+int run_print_json(struct json_t *j);
+/* Like run_store_open, but "none" is a usage error (store subcommands). */
+int run_store_need(const struct opts *o, struct xfer_store **st);
+/* Positional argument count check: EX_USAGE (logged) outside [lo, hi]. */
+int run_nargs(const struct opts *o, int lo, int hi);
+/* --job, else the store's only job (*owned is then malloc'd). */
+int run_store_job(const struct opts *o, struct xfer_store *st, const char **job, char **owned);
+/* The seq of --step's newest checkpoint, or of the newest. */
+int run_store_pick(const struct opts *o, struct xfer_store *st, const char *job, uint64_t *seq);
 /* Job record and events in the store (jobrec.c); json_t from jansson. */
 struct json_t;
 int run_jobrec_run(struct xfer_store *st, const char *job, char **argv, int index, struct json_t *run);

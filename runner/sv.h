@@ -95,6 +95,8 @@ void sv_check_drained(struct sv *sv);
 void sv_after_drain(struct sv *sv);
 
 /* sv_run.c */
+struct json_t;
+void sv_event(struct sv *sv, const char *event, struct json_t *data);
 void sv_state_save(struct sv *sv, int starts);
 void sv_write_notice_file(struct sv *sv);
 void sv_on_commit_exit(struct sv *sv, int exited_cleanly);

@@ -155,7 +155,14 @@ void sv_push_done(struct sv *sv)
 			 q->last.name, (unsigned long long)q->last.seq, q->last.raw_bytes / 1e6,
 			 q->last.seconds, rate / 1e6, q->last.stored_bytes / 1e6);
 		sv_state_save(sv, -1);
+		sv_event(sv, "checkpoint-committed",
+			 json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:f}", "dir", q->active, "name",
+				   q->last.name, "seq", (json_int_t)q->last.seq, "step",
+				   (json_int_t)q->last.step, "raw_bytes", (json_int_t)q->last.raw_bytes,
+				   "stored_bytes", (json_int_t)q->last.stored_bytes, "seconds",
+				   q->last.seconds));
 	} else {
+		sv_event(sv, "push-failed", json_pack("{s:s, s:i}", "dir", q->active, "code", q->result));
 		log_error("push of '%s' failed; it stays committed locally and is retried with the "
 			  "next commit", q->active);
 		if (!q->pending[0]) /* nothing newer: try this one again next time */

@@ -7,6 +7,7 @@
  */
 #include "sv.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,8 @@ static int sv_restore_one(struct sv *sv, const struct ckpt_info *ci)
 	if (rc)
 		return rc;
 	log_note("restored '%s' in %.2f s", dest, r.seconds);
+	sv_event(sv, "resume", json_pack("{s:s, s:I, s:I, s:f}", "dir", dest, "seq", (json_int_t)ci->seq,
+					 "step", (json_int_t)ci->step, "seconds", r.seconds));
 	/* newest by commit time, so it is what the command resumes from */
 	run_mark_complete(dest, ci->step);
 	snprintf(sv->push.pushed, sizeof(sv->push.pushed), "%s", dest);

@@ -285,6 +285,17 @@ void sv_clients_service(struct sv *sv, struct pollfd *pfd, int n)
 	}
 }
 
+/* ---- events ------------------------------------------------------------- */
+
+/* One event of the run (start, notice, checkpoint-committed, push-failed,
+ * resume, migration, exit): hooks, metrics and the record hang off here.
+ * Takes the reference to data (may be NULL). */
+void sv_event(struct sv *sv, const char *event, json_t *data)
+{
+	log_debug("event %s", event);
+	json_decref(data);
+}
+
 /* ---- set-up and tear-down -------------------------------------------- */
 
 static int sv_settings(struct sv *sv)
