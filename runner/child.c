@@ -22,6 +22,15 @@
 
 extern char **environ;
 
+/* Dispositions before spotrun changed them (sv_child_save_dispositions). */
+static struct sigaction sv_orig_sigpipe, sv_orig_sigttou;
+
+void sv_child_save_dispositions(void)
+{
+	sigaction(SIGPIPE, NULL, &sv_orig_sigpipe);
+	sigaction(SIGTTOU, NULL, &sv_orig_sigttou);
+}
+
 /* Child protocol variables that must never leak in from our own environment. */
 static const char *const sv_protocol_vars[] = {
 	"SPOTRUN_JOB", "SPOTRUN_CKPT_DIR", "SPOTRUN_RESUME_DIR", "SPOTRUN_RESUME_STEP",
@@ -118,8 +127,10 @@ static void sv_child_exec(char **argv, char **envp, const sigset_t *mask, int er
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(128 + SIGKILL);
-	for (int sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
+	/* only what spotrun itself changed goes back: dispositions inherited
+	 * from our parent (an ignored signal, say) stay as they were */
+	sigaction(SIGPIPE, &sv_orig_sigpipe, NULL);
+	sigaction(SIGTTOU, &sv_orig_sigttou, NULL);
 	sigprocmask(SIG_SETMASK, mask, NULL);
 	execvpe(argv[0], argv, envp);
 	err = errno;

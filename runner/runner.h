@@ -169,6 +169,8 @@ int sv_env_build(struct sv_env *e, const struct sv_start *s);
 void sv_env_free(struct sv_env *e);
 pid_t sv_child_spawn(char **argv, char **envp, const sigset_t *orig_mask, int *exec_errno);
 int sv_child_kill_all(pid_t pgid, int sig);
+/* Call before changing SIGPIPE/SIGTTOU: the child gets the originals back. */
+void sv_child_save_dispositions(void);
 
 /* Commit socket (commitsock.c): the supervisor's side. */
 struct sv_commit_req {

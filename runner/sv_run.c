@@ -325,6 +325,7 @@ static int sv_signals(struct sv *sv)
 		sigaddset(&set, sigs[i]);
 	if (sigprocmask(SIG_BLOCK, &set, &sv->orig_mask))
 		return log_fail(EX_OSERR, "sigprocmask: %s", strerror(errno));
+	sv_child_save_dispositions();
 	signal(SIGPIPE, SIG_IGN);
 	sv->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sv->sigfd < 0)
