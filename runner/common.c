@@ -42,6 +42,9 @@ int run_store_open(const struct opts *o, struct xfer_store **st)
 	*st = NULL;
 	if (!strcmp(url, "none"))
 		return 0;
+	/* the HTTP layer reads its CA bundle from the option's env twin */
+	if (opt_str(o, OPT_CA_BUNDLE) && setenv("SPOTRUN_CA_BUNDLE", opt_str(o, OPT_CA_BUNDLE), 1))
+		return log_fail(EX_OSERR, "cannot set SPOTRUN_CA_BUNDLE");
 	return xfer_open(url, &xo, st);
 }
 

@@ -111,6 +111,8 @@ static const struct opt_def opt_table[OPT__COUNT] = {
 	  "plain zstd frames only, so zstd -dc data.tar.zst | tar -x works without spotrun" },
 	{ OPT_FULL, "full", 0, OT_FLAG, "SPOTRUN_FULL", NULL, CMD_RUN | CMD_PUSH, NULL,
 	  "upload every file (default: files unchanged since the previous checkpoint are referenced)" },
+	{ OPT_CA_BUNDLE, "ca-bundle", 0, OT_STR, "SPOTRUN_CA_BUNDLE", NULL, CMD_STORE, "FILE",
+	  "PEM bundle of CAs for TLS to the store (verification is always on)" },
 	{ OPT_ENCRYPT_KEY_FILE, "encrypt-key-file", 0, OT_STR, "SPOTRUN_ENCRYPT_KEY_FILE", NULL, CMD_STORE, "FILE",
 	  "encrypt checkpoints client-side (AES-256-GCM) with the 32-byte key in FILE" },
 };

@@ -36,6 +36,7 @@ enum opt_id {
 	OPT_CATALOG, OPT_TARGETS, OPT_HOURS, OPT_MAX_COST, OPT_MIGRATE,
 	/* codec, incremental, encryption [7/7] */
 	OPT_PORTABLE, OPT_FULL, OPT_ENCRYPT_KEY_FILE,
+	OPT_CA_BUNDLE,
 	OPT__COUNT
 };
 

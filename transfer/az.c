@@ -531,6 +531,7 @@ struct az_block {
 	int num;
 	int busy;
 	char id[32];
+	char md5[32];
 };
 
 struct az_upload {
@@ -592,6 +593,9 @@ static int az_block_send(struct az_upload *up, struct az_block *p)
 	az_block_id(up, p->num, p->id);
 	az_add_query(&p->r, "comp", "block");
 	az_add_query(&p->r, "blockid", p->id);
+	/* the service checks the block against its MD5 (Md5Mismatch, 400) */
+	xfer_http_md5_b64(p->buf, p->len, p->md5);
+	az_add_header(&p->r, "Content-MD5", p->md5);
 	p->r.http.body = p->buf;
 	p->r.http.body_len = p->len;
 	if ((rc = az_req_init(up->st, &p->r, "PUT", up->full)))

@@ -110,6 +110,9 @@ void xfer_http_batch_free(struct xfer_http_batch *b);
 int xfer_http_ok(const struct xfer_http_req *req);
 /* A short reason for the last attempt's failure: curl's message or "HTTP 503". */
 const char *xfer_http_reason(const struct xfer_http_req *req, char *buf, size_t n);
+/* Base64 MD5 of a body, for the Content-MD5 header of upload parts (the
+ * server then refuses a part damaged on the way): out needs 25 bytes. */
+void xfer_http_md5_b64(const void *buf, size_t len, char out[25]);
 /* Milliseconds of a monotonic clock. */
 int64_t xfer_http_now_ms(void);
 /* An integer environment knob with a default. */
