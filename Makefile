@@ -90,6 +90,7 @@ demo: deps
 bench: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	@sh tests/bench.sh
+	@sh tests/bench_s3.sh
 
 fuzz: $(FUZZ_BINS)
 

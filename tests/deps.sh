@@ -4,7 +4,7 @@
 # missing.  npm packages (later: azurite, s3rver) go into ./node_modules.
 set -eu
 PKGS="gcc make pkg-config libcurl4-openssl-dev libssl-dev libarchive-dev libzstd-dev
-liburing-dev libjansson-dev libexpat1-dev zstd tar python3 procps"
+liburing-dev libjansson-dev libexpat1-dev zstd tar python3 procps time curl"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -16,14 +16,30 @@ if [ -n "$missing" ]; then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
-# npm: Azurite for tests/integration/azure.sh, into ./node_modules (skipped when present)
+# npm: Azurite (tests/integration/azure.sh) and s3rver (make bench), the
+# versions pinned in package.json, into ./node_modules (skipped when present)
 top=$(cd "$(dirname "$0")/.." && pwd)
-if [ ! -x "$top/node_modules/.bin/azurite-blob" ]; then
+if [ ! -x "$top/node_modules/.bin/azurite-blob" ] || [ ! -x "$top/node_modules/.bin/s3rver" ]; then
 	if command -v npm >/dev/null 2>&1; then
-		echo "deps: installing azurite (npm, ~1 min)"
-		(cd "$top" && npm install --no-save --no-audit --no-fund azurite@3.37.0 >/dev/null 2>&1) ||
-			echo "deps: warning: npm install azurite failed; the Azure tests will try again" >&2
+		echo "deps: installing azurite and s3rver (npm, ~1 min)"
+		(cd "$top" && npm install --no-audit --no-fund >/dev/null 2>&1) ||
+			echo "deps: warning: npm install failed; the Azure tests will try again" >&2
 	else
 		echo "deps: warning: npm not found; the Azure tests need it" >&2
 	fi
+fi
+
+# Slurm (tests/integration/slurm.sh): Debian's daemons and clients, one node
+# on localhost started by the test itself; the packages' own services are not
+# used (no systemd here), so a failed postinst start is harmless.
+SLURM_PKGS="slurmctld slurmd slurm-client"
+missing=""
+for p in $SLURM_PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "deps: installing$missing"
+	SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
