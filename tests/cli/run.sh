@@ -246,13 +246,18 @@ trap 'echo got-int >seen; exit 5' INT
 trap 'echo got-hup >>seen' HUP
 echo up >up; while :; do sleep 0.05; done
 EOS
-	"$SR" -- sh c.sh 2>err &
+	# a non-interactive shell starts background jobs with SIGINT ignored, and
+	# spotrun hands the child its parent's dispositions: undo that here
+	env --default-signal=INT "$SR" -- sh c.sh 2>err &
 	sr=$!
+	( sleep 20; kill -9 $sr ) 2>/dev/null &
+	dog=$!
 	wait_for '[ -f up ]' 5 || fail "child did not start"
 	kill -HUP $sr
 	wait_for 'grep -q got-hup seen' 5 || fail "SIGHUP not forwarded"
 	kill -INT $sr
 	set +e; wait $sr; rc=$?; set -e
+	kill $dog 2>/dev/null || true
 	assert_eq "$rc" 5
 	assert_contains "$(cat seen)" got-int
 }
