@@ -6,8 +6,13 @@
  *
  *   <job>/ckpt/<seq>/claim.json      seq reservation (create-only)
  *   <job>/ckpt/<seq>/data.tar.zst    pax tar cut into parts of fixed raw size,
- *                                    each an independent zstd frame
+ *                                    each an independent zstd or bp1 frame
+ *                                    (docs/codec.md), AES-256-GCM when encrypted
+ *   <job>/ckpt/<seq>/manifest.mac    encrypted checkpoints: the manifest's HMAC
  *   <job>/ckpt/<seq>/manifest.json   written last, create-only: the commit
+ *
+ * Pushes are incremental by default: files unchanged since the previous
+ * committed checkpoint are referenced, not uploaded (ckpt_ref.c).
  *
  * A checkpoint without a manifest does not exist: list, pull and verify
  * never see it, and gc removes it once it is clearly abandoned.
@@ -33,7 +38,7 @@
 
 struct xfer_store;
 
-#define CKPT_FORMAT 1			/* manifest "format" written and understood */
+#define CKPT_FORMAT 2			/* newest manifest "format" understood (1: plain zstd parts only) */
 #define CKPT_PART_SIZE_DEFAULT (8u << 20)
 #define CKPT_PART_SIZE_MIN (64u << 10)
 #define CKPT_PART_SIZE_MAX (1u << 30)
@@ -52,6 +57,9 @@ struct ckpt_push_opts {
 	int progress;		/* 1: progress line on stderr when it is a terminal */
 	struct ckpt_ident ident;	/* host NULL: gethostname() */
 	const char *gpu_json;	/* GPU fingerprint (JSON object text) to record; NULL: probe now */
+	int portable;		/* 1: plain zstd frames only (zstd -dc | tar -x works) */
+	int full;		/* 1: no references to the previous checkpoint (not incremental) */
+	const unsigned char *key;	/* CKPT_KEY_LEN bytes: encrypt (AES-256-GCM); NULL: plain */
 };
 
 struct ckpt_result {
@@ -62,6 +70,7 @@ struct ckpt_result {
 	uint64_t files;		/* entries (files, folders, symlinks) */
 	double seconds;
 	char name[256];		/* the folder's name */
+	uint64_t ref_bytes;	/* file bytes referenced from earlier checkpoints, not uploaded */
 };
 
 /* Pushes folder dir as the next checkpoint of o->job and commits it.  r may be NULL. */
@@ -95,6 +104,7 @@ struct ckpt_pull_opts {
 	int workers;		/* parallel part downloads/decoders; 0 = one per core */
 	int progress;
 	int replace;		/* 1: dest may exist and is replaced (rename, then old removed) */
+	const unsigned char *key;	/* user key for encrypted checkpoints; NULL: none */
 };
 
 /* Restores checkpoint seq of o->job into dest, which must not exist (unless
@@ -122,11 +132,49 @@ int ckpt_gc(struct xfer_store *st, const char *job, unsigned keep, int dry_run);
  * libcudart with dlopen, so it works (returning NULL) on machines without. */
 char *ckpt_gpu_fingerprint(void);
 
+#define CKPT_KEY_LEN 32
+/* Reads a user key file: exactly 32 bytes, or 64 hex digits (a trailing
+ * newline allowed).  0, or EX_* logged. */
+int ckpt_key_load(const char *path, unsigned char key[CKPT_KEY_LEN]);
+
 /* The step in a folder name: its last group of digits ("step-000500" -> 500),
  * -1 when it has none. */
 long long ckpt_step_from_name(const char *name);
 
 /* Is job usable as a job id (and a store key component)? */
 int ckpt_job_ok(const char *job);
+
+/* ==== migration between stores [6/7 migration] (ckpt_migrate.c) ========
+ * See docs/migration.md. */
+
+/* Where and when a committed checkpoint was made (from its manifest). */
+struct ckpt_origin {
+	char provider[32], region[64], instance[96], created[40];
+	long long step;		/* -1 unknown */
+	uint64_t stored_bytes;	/* bytes of every object under its seq, but the manifest */
+};
+int ckpt_origin(struct xfer_store *st, const char *job, uint64_t seq, struct ckpt_origin *o);
+
+struct ckpt_migrate_result {
+	unsigned copied, skipped;	/* checkpoints */
+	uint64_t bytes;			/* bytes copied (streamed or server-side) */
+	uint64_t server_side_bytes;	/* of which copied inside the service */
+	uint64_t verified_bytes;	/* bytes re-read and hashed at the destination */
+	double seconds;
+};
+
+/* Copies every committed checkpoint of job from src to dst in seq order,
+ * keeping seq numbers, each object under <job>/ckpt/<seq>/ but claim.json
+ * (streamed through memory: ranged GETs into a multipart upload, or a
+ * server-side copy when both stores are one service), re-reads each copied
+ * object at dst and checks its size and SHA-256 (and each manifest part's
+ * SHA-256 for data.tar.zst), then commits the same manifest create-only.
+ * A checkpoint whose manifest is already at dst byte for byte is skipped;
+ * an object already at dst with the right size and hashes is kept, any
+ * other is copied again whole.  A different manifest at dst under the same
+ * seq is EX_DATAERR.  workers: parallel parts (0 = default). */
+int ckpt_migrate(struct xfer_store *src, struct xfer_store *dst, const char *job, int workers,
+		 struct ckpt_migrate_result *r);
+/* ==== end of migration ================================================= */
 
 #endif

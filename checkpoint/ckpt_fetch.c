@@ -1,8 +1,9 @@
 /*
  * ckpt_fetch.c - the part pipeline of a pull or verify: worker threads take
  * parts in order, read each one's byte range of data.tar.zst, check its
- * SHA-256 against the manifest, and decompress it (one independent zstd
- * frame per part, whose content size must equal the manifest's raw size);
+ * SHA-256 against the manifest, and decode it (codec "zstd": one
+ * independent zstd frame whose content size must equal the manifest's raw
+ * size; codec "bp1": a byte-plane frame, ckpt_codec.c);
  * the consumer gets the raw parts strictly in order.  Part p lives in slot
  * p % nslots, and a worker starts part p only once part p - nslots has been
  * released by the consumer, so at most nslots parts (each a compressed and a
@@ -42,37 +43,65 @@ struct ckpt_fetch {
 	struct ckpt_progress *pg;
 };
 
-static int fetch_part(struct ckpt_fetch *f, ZSTD_DCtx *dc, size_t i, struct fetch_slot *s)
+static int fetch_bp1(const struct ckpt_manifest *m, size_t i, ZSTD_DCtx *dc, const unsigned char *comp,
+		     size_t len, unsigned char *raw, unsigned char **scratch)
 {
-	const struct ckpt_part *p = &f->m->parts[i];
+	const struct ckpt_part *p = &m->parts[i];
+	const char *why = "";
+
+	if (!*scratch && !(*scratch = malloc(m->part_size)))
+		return log_fail(EX_OSERR, "out of memory");
+	if (ckpt_bp_decode(dc, comp, len, raw, p->raw_size, *scratch, &why))
+		return log_fail(EX_DATAERR, "part %zu of checkpoint %" PRIu64 " does not decode (bp1): %s", i,
+				m->seq, why);
+	return 0;
+}
+
+int ckpt_part_decode(const struct ckpt_manifest *m, size_t i, ZSTD_DCtx *dc, EVP_MD *sha256,
+		     unsigned char *comp, unsigned char *raw, unsigned char **scratch)
+{
+	const struct ckpt_part *p = &m->parts[i];
 	unsigned char sha[CKPT_SHA_LEN];
 	unsigned long long fcs;
-	size_t n;
+	size_t n, len = p->size;
+
+	if (!EVP_Digest(comp, p->size, sha, NULL, sha256, NULL))
+		return log_fail(EX_SOFTWARE, "sha256 failed");
+	if (memcmp(sha, p->sha, CKPT_SHA_LEN))
+		return log_fail(EX_DATAERR, "part %zu of checkpoint %" PRIu64 " is corrupt: sha256 mismatch "
+			       "(bytes %" PRIu64 "..%" PRIu64 " of its data object)", i, m->seq, p->offset,
+			       p->offset + p->size);
+	if (m->enc.on && (!m->enc.have_key || ckpt_crypt_part(&m->enc, 0, i, comp, p->size, &len)))
+		return log_fail(EX_DATAERR, "part %zu of checkpoint %" PRIu64 " does not decrypt", i, m->seq);
+	if (p->codec == CKPT_CODEC_BP1)
+		return fetch_bp1(m, i, dc, comp, len, raw, scratch);
+	fcs = ZSTD_getFrameContentSize(comp, len);
+	if (fcs != p->raw_size || ZSTD_findFrameCompressedSize(comp, len) != len)
+		return log_fail(EX_DATAERR, "part %zu of checkpoint %" PRIu64 " is not one zstd frame of "
+			       "%" PRIu64 " bytes", i, m->seq, p->raw_size);
+	n = ZSTD_decompressDCtx(dc, raw, p->raw_size, comp, len);
+	if (ZSTD_isError(n) || n != p->raw_size)
+		return log_fail(EX_DATAERR, "part %zu of checkpoint %" PRIu64 " does not decompress: %s", i,
+				m->seq, ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong size");
+	return 0;
+}
+
+static int fetch_part(struct ckpt_fetch *f, ZSTD_DCtx *dc, size_t i, struct fetch_slot *s,
+		      unsigned char **scratch)
+{
+	const struct ckpt_part *p = &f->m->parts[i];
 	int rc;
 
 	if ((rc = xfer_get_range(f->st, f->key, p->offset, s->comp, p->size)))
 		return rc == XFER_NOTFOUND ? log_fail(EX_DATAERR, "checkpoint data '%s' is missing", f->key) : rc;
-	if (!EVP_Digest(s->comp, p->size, sha, NULL, f->sha256, NULL))
-		return log_fail(EX_SOFTWARE, "sha256 failed");
-	if (memcmp(sha, p->sha, CKPT_SHA_LEN))
-		return log_fail(EX_DATAERR, "part %zu of checkpoint %" PRIu64 " is corrupt: sha256 mismatch "
-			       "(bytes %" PRIu64 "..%" PRIu64 " of %s)", i, f->m->seq, p->offset,
-			       p->offset + p->size, f->key);
-	fcs = ZSTD_getFrameContentSize(s->comp, p->size);
-	if (fcs != p->raw_size || ZSTD_findFrameCompressedSize(s->comp, p->size) != p->size)
-		return log_fail(EX_DATAERR, "part %zu of checkpoint %" PRIu64 " is not one zstd frame of "
-			       "%" PRIu64 " bytes", i, f->m->seq, p->raw_size);
-	n = ZSTD_decompressDCtx(dc, s->raw, p->raw_size, s->comp, p->size);
-	if (ZSTD_isError(n) || n != p->raw_size)
-		return log_fail(EX_DATAERR, "part %zu of checkpoint %" PRIu64 " does not decompress: %s", i,
-				f->m->seq, ZSTD_isError(n) ? ZSTD_getErrorName(n) : "wrong size");
-	return 0;
+	return ckpt_part_decode(f->m, i, dc, f->sha256, s->comp, s->raw, scratch);
 }
 
 static void *fetch_worker(void *arg)
 {
 	struct ckpt_fetch *f = arg;
 	ZSTD_DCtx *dc = ZSTD_createDCtx();
+	unsigned char *scratch = NULL;
 
 	pthread_mutex_lock(&f->mu);
 	for (;;) {
@@ -83,7 +112,7 @@ static void *fetch_worker(void *arg)
 		size_t i = f->next++;
 		struct fetch_slot *s = &f->slots[i % (size_t)f->nslots];
 		pthread_mutex_unlock(&f->mu);
-		int rc = dc ? fetch_part(f, dc, i, s) : log_fail(EX_OSERR, "out of memory");
+		int rc = dc ? fetch_part(f, dc, i, s, &scratch) : log_fail(EX_OSERR, "out of memory");
 		pthread_mutex_lock(&f->mu);
 		s->rc = rc;
 		s->done = 1;
@@ -91,6 +120,7 @@ static void *fetch_worker(void *arg)
 	}
 	pthread_mutex_unlock(&f->mu);
 	ZSTD_freeDCtx(dc);
+	free(scratch);
 	return NULL;
 }
 

@@ -28,12 +28,32 @@ struct ckpt_file {
 	int64_t mtime;		/* seconds */
 	long mtime_nsec;
 	unsigned char sha[CKPT_SHA_LEN];	/* regular files */
+	/* format 2, regular files: where the data lives.  ref_seq 0: in this
+	 * checkpoint's tar stream at raw offset data_off; else an earlier
+	 * checkpoint's (ref_seq) tar stream at raw offset data_off, and the
+	 * file is not in this checkpoint's archive (an incremental push). */
+	uint64_t data_off, ref_seq;
+	int has_off;			/* data_off known (format 2 writers) */
 };
+
+enum ckpt_codec { CKPT_CODEC_ZSTD = 0, CKPT_CODEC_BP1 = 1 };
 
 struct ckpt_part {
 	uint64_t raw_offset, raw_size;	/* in the tar stream */
+	int codec;			/* enum ckpt_codec: how the stored bytes decode */
 	uint64_t offset, size;		/* in data.tar.zst */
 	unsigned char sha[CKPT_SHA_LEN];	/* of the compressed frame */
+};
+
+#define CKPT_NONCE_LEN 12
+#define CKPT_TAG_LEN 16
+struct ckpt_crypt {		/* manifest "encryption" (ckpt_crypt.c) */
+	int on;
+	unsigned char wrap_nonce[CKPT_NONCE_LEN];
+	unsigned char wrapped[CKPT_KEY_LEN + CKPT_TAG_LEN];	/* data key, GCM under the user key */
+	unsigned char prefix[4];	/* part nonce = prefix || part index (64-bit big-endian) */
+	unsigned char dkey[CKPT_KEY_LEN];	/* the data key, once unwrapped */
+	int have_key;
 };
 
 struct ckpt_manifest {
@@ -49,6 +69,9 @@ struct ckpt_manifest {
 	uint64_t raw_bytes, stored_bytes;
 	int level;
 	uint64_t part_size;
+	struct ckpt_crypt enc;
+	char *text;		/* the exact bytes read (ckpt_read_manifest), for the MAC */
+	size_t textlen;
 };
 
 /* ckpt_manifest.c */
@@ -60,6 +83,64 @@ void ckpt_manifest_free(struct ckpt_manifest *m);
 struct ckpt_file *ckpt_manifest_add_file(struct ckpt_manifest *m);
 struct ckpt_part *ckpt_manifest_add_part(struct ckpt_manifest *m);
 const char *ckpt_type_name(enum ckpt_type t);
+
+/* ckpt_codec.c: the float-aware part codec "bp1" (docs/codec.md). */
+#define CKPT_BP_MAXSEG 1024
+struct ckpt_region {		/* typed bytes inside a part: elements of width bytes */
+	uint64_t off, len;
+	unsigned width;		/* 2 or 4 */
+};
+size_t ckpt_codec_bound(size_t raw);	/* largest stored size of a part of raw bytes */
+struct ZSTD_CCtx_s;
+struct ZSTD_DCtx_s;
+struct evp_md_st;
+/* Encodes raw[0..n) into out; scratch holds n bytes.  0, or -1 when cap is too small. */
+int ckpt_bp_encode(struct ZSTD_CCtx_s *cc, int level, const unsigned char *raw, size_t n,
+		   const struct ckpt_region *rg, size_t nrg, unsigned char *scratch, unsigned char *out,
+		   size_t cap, size_t *outlen);
+/* Decodes a whole bp1 frame into exactly rawn bytes; scratch holds rawn
+ * bytes.  0, or -1 and *why. */
+int ckpt_bp_decode(struct ZSTD_DCtx_s *dc, const unsigned char *in, size_t n, unsigned char *raw,
+		   size_t rawn, unsigned char *scratch, const char **why);
+const char *ckpt_codec_name(int codec);
+int ckpt_codec_parse(const char *name);	/* -1: unknown */
+
+/* ckpt_crypt.c */
+void ckpt_hex_n(const unsigned char *p, size_t n, char *out);	/* out: 2n + 1 */
+int ckpt_unhex_n(const char *hex, size_t len, unsigned char *out);	/* 0 or -1 */
+int ckpt_crypt_new(struct ckpt_crypt *c, const unsigned char *ukey, const char *job, uint64_t seq);
+int ckpt_crypt_unwrap(struct ckpt_crypt *c, const unsigned char *ukey, const char *job, uint64_t seq);
+void ckpt_crypt_nonce(const struct ckpt_crypt *c, uint64_t index, unsigned char nonce[CKPT_NONCE_LEN]);
+/* In place: enc appends the tag (buf holds n + CKPT_TAG_LEN); decryption
+ * checks and drops it.  0, or -1 (tag mismatch). */
+int ckpt_crypt_part(const struct ckpt_crypt *c, int enc, uint64_t index, unsigned char *buf, size_t n,
+		    size_t *outlen);
+int ckpt_crypt_mac(const struct ckpt_crypt *c, const char *text, size_t n, unsigned char mac[32]);
+/* ckpt_store.c: checks an encrypted manifest read by ckpt_read_manifest
+ * with the user key (unwraps the data key, checks manifest.mac).  Plain
+ * manifests: 0.  Encrypted without a key: EX_DATAERR unless parts_only. */
+int ckpt_unlock(struct xfer_store *st, struct ckpt_manifest *m, const unsigned char *ukey);
+
+/* ckpt_hint.c: where a file's typed elements are (file offsets, ascending),
+ * from its safetensors header or a sample of its bytes.  *n = 0: none. */
+int ckpt_hints(int rootfd, const struct ckpt_file *f, struct ckpt_region **v, size_t *n);
+
+/* ckpt_ref.c: incremental pushes.  Marks the files of m (scanned, not yet
+ * hashed) that match the previous committed checkpoint of the job (same
+ * path, size, mtime and, after hashing them now, SHA-256) as references. */
+int ckpt_ref_mark(struct xfer_store *st, struct ckpt_manifest *m, int rootfd, const unsigned char *ukey,
+		  uint64_t *saved);
+/* Reads file f of m, a reference, from the older data object: writes it to
+ * fd (-1: only checks) and checks its SHA-256. */
+struct ckpt_refs;
+int ckpt_refs_open(struct ckpt_refs **r, struct xfer_store *st, const struct ckpt_manifest *m,
+		   const unsigned char *ukey);
+int ckpt_refs_read(struct ckpt_refs *r, const struct ckpt_file *f, int fd);
+void ckpt_refs_close(struct ckpt_refs *r);
+/* ckpt_fetch.c: checks part i's stored bytes against m and decodes them
+ * into raw (p->raw_size bytes); *scratch is grown as needed (free it). */
+int ckpt_part_decode(const struct ckpt_manifest *m, size_t i, struct ZSTD_DCtx_s *dc, struct evp_md_st *sha256,
+		     unsigned char *comp, unsigned char *raw, unsigned char **scratch);
 
 /* ckpt_scan.c: m->files in archive order (depth first, names sorted bytewise). */
 int ckpt_scan(const char *dir, struct ckpt_manifest *m);

@@ -65,6 +65,7 @@ struct pull {
 	struct timespec root_mtime;
 	EVP_MD_CTX *md;
 	EVP_MD *sha256;
+	const unsigned char *key;	/* user key, for referenced encrypted checkpoints */
 };
 
 static int pull_bad(const char *path, const char *why)
@@ -216,6 +217,8 @@ static int pull_check_entry(struct pull *pl, struct archive_entry *e, const char
 	f = &m->files[*fi];
 	if (pl->seen[*fi])
 		return pull_bad(path, "appears twice");
+	if (f->ref_seq)
+		return pull_bad(path, "the manifest says it lives in an earlier checkpoint");
 	if (archive_entry_hardlink(e) ||
 	    t != (f->type == CKPT_REG ? AE_IFREG : f->type == CKPT_DIR ? AE_IFDIR : AE_IFLNK))
 		return pull_bad(path, "its type differs from the manifest");
@@ -383,13 +386,54 @@ static int pull_entries(struct pull *pl, struct archive *ar, struct archive *aw)
 			return rc;
 	}
 	for (size_t i = 0; i < pl->m->nfiles; i++)
-		if (!pl->seen[i])
+		if (!pl->seen[i] && !pl->m->files[i].ref_seq)
 			return log_fail(EX_DATAERR, "'%s' of the manifest is missing from the archive",
 					pl->m->files[i].path);
 	/* read (and so verify) every part, even what follows the end of the tar */
 	while ((rc = ckpt_fetch_next(pl->fetch, &buf, &len)) == 0)
 		;
 	return rc == 1 ? 0 : rc;
+}
+
+/* Writes (or only checks) one referenced file: its parents are folders of
+ * the manifest, already extracted; the file itself is created fresh. */
+static int pull_ref_one(struct pull *pl, struct ckpt_refs *r, const struct ckpt_file *f)
+{
+	char path[PATH_MAX * 2];
+	struct timespec ts[2] = { { f->mtime, f->mtime_nsec }, { f->mtime, f->mtime_nsec } };
+	int fd, rc;
+
+	if (!pl->wpath)
+		return ckpt_refs_read(r, f, -1);
+	if (!pull_parents_ok(pl, f->path))
+		return pull_bad(f->path, "a parent is not a folder of the checkpoint");
+	snprintf(path, sizeof(path), "%s/%s", pl->wpath, f->path);
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
+		return log_fail(EX_IOERR, "cannot create '%s': %s", f->path, strerror(errno));
+	rc = ckpt_refs_read(r, f, fd);
+	if (!rc && (ftruncate(fd, (off_t)f->size) || fchmod(fd, f->mode & 07777) || futimens(fd, ts)))
+		rc = log_fail(EX_IOERR, "cannot finish '%s': %s", f->path, strerror(errno));
+	if (close(fd) && !rc)
+		rc = log_fail(EX_IOERR, "cannot write '%s': %s", f->path, strerror(errno));
+	return rc;
+}
+
+/* Files of an incremental checkpoint that live in earlier data objects. */
+static int pull_refs(struct pull *pl, struct xfer_store *st)
+{
+	struct ckpt_refs *r = NULL;
+	int rc = 0;
+
+	for (size_t i = 0; i < pl->m->nfiles && !rc; i++) {
+		const struct ckpt_file *f = &pl->m->files[i];
+		if (!f->ref_seq)
+			continue;
+		if (!r && (rc = ckpt_refs_open(&r, st, pl->m, pl->key)))
+			break;
+		rc = pull_ref_one(pl, r, f);
+	}
+	ckpt_refs_close(r);
+	return rc;
 }
 
 static int pull_run(struct pull *pl, struct archive *aw, int workers, int progress, struct xfer_store *st)
@@ -415,6 +459,8 @@ static int pull_run(struct pull *pl, struct archive *aw, int workers, int progre
 		goto out;
 	}
 	rc = pull_entries(pl, ar, aw);
+	if (!rc)
+		rc = pull_refs(pl, st);
 	ckpt_progress_end(&pg);
 out:
 	archive_read_free(ar);
@@ -431,7 +477,7 @@ out:
 int ckpt_extract(struct xfer_store *st, const struct ckpt_manifest *m, const char *wpath,
 		 const struct ckpt_pull_opts *o)
 {
-	struct pull pl = { .m = m, .wpath = wpath };
+	struct pull pl = { .m = m, .wpath = wpath, .key = o ? o->key : NULL };
 	struct archive *aw = NULL;
 	struct ckpt_locale loc;
 	int rc, flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_NODOTDOT |

@@ -1,10 +1,14 @@
 /*
  * ckpt_push.c - pushes one checkpoint folder: scan -> reads (ckpt_read.c,
  * hashing every file on the way) -> a pax tar stream written by libarchive
- * into fixed-size part buffers -> worker threads compress each part as an
- * independent zstd frame and hash it -> this thread appends the finished
+ * into fixed-size part buffers (noting where each file's typed tensors
+ * land, for the bp1 codec) -> worker threads code each part (bp1 when it
+ * holds typed ranges, else an independent zstd frame; --portable: zstd
+ * only), encrypt it (AES-256-GCM, --encrypt-key-file) and hash the stored
+ * bytes -> this thread appends the finished
  * parts in order to the data object -> manifest, written create-only: the
- * commit.
+ * commit.  Files unchanged since the previous checkpoint are left out of
+ * the archive and referenced (ckpt_ref.c) unless o->full.
  *
  * Memory: nslots = workers + 1 part slots, each a raw and a compressed
  * buffer of part_size, allocated once; the tar writer blocks for a free slot
@@ -38,8 +42,14 @@ struct push_slot {
 	unsigned char *raw, *comp;
 	size_t raw_len, comp_len, comp_cap;
 	int state;
+	int codec;			/* enum ckpt_codec of comp */
+	uint64_t index;			/* part number (the GCM nonce's counter) */
+	struct ckpt_region *rg;		/* typed ranges of raw, for the bp1 codec */
+	size_t nrg;
 	unsigned char sha[CKPT_SHA_LEN];
 };
+
+#define PUSH_MAX_REGIONS (CKPT_BP_MAXSEG / 2)
 
 struct push {
 	struct ckpt_manifest *m;
@@ -59,16 +69,37 @@ struct push {
 	int rc;			/* error seen inside a libarchive callback */
 	struct xfer_upload *up;
 	EVP_MD *sha256;
+	int portable;		/* plain zstd frames only */
+	uint64_t pos;		/* tar stream bytes handed to push_tar_write so far */
+	struct ckpt_region *hint;	/* typed ranges of the file being written (file offsets) */
+	size_t nhint, hi;
+	uint64_t hbase;		/* stream offset of that file's first data byte */
 };
 
 /* ---- workers ----------------------------------------------------------- */
 
-static int push_compress(struct push *ps, ZSTD_CCtx *cc, struct push_slot *s)
+static int push_compress(struct push *ps, ZSTD_CCtx *cc, unsigned char *scratch, struct push_slot *s)
 {
-	size_t n = ZSTD_compress2(cc, s->comp, s->comp_cap, s->raw, s->raw_len);
+	size_t n;
 
+	s->codec = CKPT_CODEC_ZSTD;
+	if (s->nrg && scratch) {
+		if (ckpt_bp_encode(cc, ps->level, s->raw, s->raw_len, s->rg, s->nrg, scratch, s->comp,
+				   s->comp_cap, &n))
+			return log_fail(EX_SOFTWARE, "bp1 encoder: output buffer too small");
+		s->codec = CKPT_CODEC_BP1;
+	} else {
+		ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters);
+		if (ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, ps->level)) ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1)))
+			return log_fail(EX_SOFTWARE, "cannot set up zstd (level %d)", ps->level);
+		n = ZSTD_compress2(cc, s->comp, s->comp_cap, s->raw, s->raw_len);
+	}
 	if (ZSTD_isError(n))
 		return log_fail(EX_SOFTWARE, "zstd: %s", ZSTD_getErrorName(n));
+	if (ps->m->enc.on && (n + CKPT_TAG_LEN > s->comp_cap ||
+			      ckpt_crypt_part(&ps->m->enc, 1, s->index, s->comp, n, &n)))
+		return log_fail(EX_SOFTWARE, "AES-256-GCM failed");
 	s->comp_len = n;
 	if (!EVP_Digest(s->comp, n, s->sha, NULL, ps->sha256, NULL))
 		return log_fail(EX_SOFTWARE, "sha256 failed");
@@ -79,9 +110,12 @@ static void *push_worker(void *arg)
 {
 	struct push *ps = arg;
 	ZSTD_CCtx *cc = ZSTD_createCCtx();
+	unsigned char *scratch = ps->portable ? NULL : malloc(ps->psize);
 	int rc = 0;
 
-	if (!cc || ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, ps->level)) ||
+	if (!ps->portable && !scratch)
+		rc = log_fail(EX_OSERR, "out of memory");
+	else if (!cc || ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, ps->level)) ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1)))
 		rc = log_fail(EX_SOFTWARE, "cannot set up zstd (level %d)", ps->level);
 	pthread_mutex_lock(&ps->mu);
@@ -92,9 +126,10 @@ static void *push_worker(void *arg)
 			pthread_cond_wait(&ps->cv, &ps->mu);
 		if (ps->stop)
 			break;
-		struct push_slot *s = &ps->slots[ps->taken++ % (uint64_t)ps->nslots];
+		struct push_slot *s = &ps->slots[ps->taken % (uint64_t)ps->nslots];
+		s->index = ps->taken++;
 		pthread_mutex_unlock(&ps->mu);
-		rc = push_compress(ps, cc, s);
+		rc = push_compress(ps, cc, scratch, s);
 		pthread_mutex_lock(&ps->mu);
 		s->state = SLOT_DONE;
 		if (rc && !ps->err)
@@ -103,6 +138,7 @@ static void *push_worker(void *arg)
 	}
 	pthread_mutex_unlock(&ps->mu);
 	ZSTD_freeCCtx(cc);
+	free(scratch);
 	return NULL;
 }
 
@@ -120,6 +156,9 @@ static int push_append(struct push *ps, struct push_slot *s)
 	p->raw_size = s->raw_len;
 	p->offset = m->stored_bytes;
 	p->size = s->comp_len;
+	p->codec = s->codec;
+	if (s->codec != CKPT_CODEC_ZSTD)
+		m->format = 2;
 	memcpy(p->sha, s->sha, CKPT_SHA_LEN);
 	if ((rc = xfer_upload_write(ps->up, s->comp, s->comp_len)))
 		return rc;
@@ -173,7 +212,42 @@ static int push_take_slot(struct push *ps)
 		return rc;
 	ps->cur = &ps->slots[p % (uint64_t)ps->nslots];
 	ps->cur->raw_len = 0;
+	ps->cur->nrg = 0;
 	return 0;
+}
+
+static void push_add_region(struct push_slot *s, uint64_t off, uint64_t len, unsigned w)
+{
+	struct ckpt_region *l = s->nrg ? &s->rg[s->nrg - 1] : NULL;
+
+	if (l && l->width == w && l->off + l->len == off && l->len % w == 0)
+		l->len += len;
+	else if (s->nrg < PUSH_MAX_REGIONS)
+		s->rg[s->nrg++] = (struct ckpt_region){ off, len, w };
+}
+
+/* Stream bytes [pos, pos + n) land at offset so of the current slot: note
+ * the typed ranges of the file being written among them, each starting on
+ * an element boundary of its tensor. */
+static void push_note_regions(struct push *ps, uint64_t pos, size_t n, size_t so)
+{
+	uint64_t fa, fb;
+
+	if (pos < ps->hbase)
+		return;
+	fa = pos - ps->hbase;
+	fb = fa + n;
+	while (ps->hi < ps->nhint && ps->hint[ps->hi].off + ps->hint[ps->hi].len <= fa)
+		ps->hi++;
+	for (size_t j = ps->hi; j < ps->nhint && ps->hint[j].off < fb; j++) {
+		const struct ckpt_region *h = &ps->hint[j];
+		uint64_t a = h->off > fa ? h->off : fa, b = h->off + h->len < fb ? h->off + h->len : fb;
+		if (!h->len || b <= a)
+			continue;
+		a += (h->width - (a - h->off) % h->width) % h->width;
+		if (a < b)
+			push_add_region(ps->cur, so + (a - fa), b - a, h->width);
+	}
 }
 
 /* libarchive's write callback: the tar stream lands in part buffers. */
@@ -190,6 +264,9 @@ static la_ssize_t push_tar_write(struct archive *a, void *ctx, const void *buf, 
 		}
 		size_t n = ps->psize - ps->cur->raw_len;
 		n = n < left ? n : left;
+		if (ps->nhint)
+			push_note_regions(ps, ps->pos, n, ps->cur->raw_len);
+		ps->pos += n;
 		memcpy(ps->cur->raw + ps->cur->raw_len, p, n);
 		ps->cur->raw_len += n;
 		p += n;
@@ -218,8 +295,9 @@ static int push_start(struct push *ps, int workers)
 		return log_fail(EX_OSERR, "out of memory");
 	for (int i = 0; i < ps->nslots; i++) {
 		struct push_slot *s = &ps->slots[i];
-		s->comp_cap = ZSTD_compressBound(ps->psize);
-		if (!(s->raw = malloc(ps->psize)) || !(s->comp = malloc(s->comp_cap)))
+		s->comp_cap = ckpt_codec_bound(ps->psize) + CKPT_TAG_LEN;
+		if (!(s->raw = malloc(ps->psize)) || !(s->comp = malloc(s->comp_cap)) ||
+		    !(s->rg = malloc(PUSH_MAX_REGIONS * sizeof(*s->rg))))
 			return log_fail(EX_OSERR, "out of memory for %d parts of %llu bytes", ps->nslots,
 					(unsigned long long)ps->psize);
 	}
@@ -242,6 +320,7 @@ static void push_stop(struct push *ps)
 	for (int i = 0; ps->slots && i < ps->nslots; i++) {
 		free(ps->slots[i].raw);
 		free(ps->slots[i].comp);
+		free(ps->slots[i].rg);
 	}
 	free(ps->slots);
 	free(ps->threads);
@@ -269,15 +348,13 @@ static int push_header(struct push *ps, struct archive *a, struct archive_entry 
 }
 
 /* Streams file i's contents into the archive, hashing them. */
-static int push_data(struct push *ps, struct archive *a, struct ckpt_reader *rd, EVP_MD_CTX *md,
-		     size_t i, struct ckpt_progress *pg, uint64_t *done)
+static int push_data_loop(struct push *ps, struct archive *a, struct ckpt_reader *rd, EVP_MD_CTX *md,
+			  size_t i, struct ckpt_progress *pg, uint64_t *done)
 {
 	struct ckpt_file *f = &ps->m->files[i];
 	uint64_t left = f->size;
 	int rc;
 
-	if (!EVP_DigestInit_ex(md, ps->sha256, NULL))
-		return log_fail(EX_SOFTWARE, "sha256 failed");
 	while (left) {
 		const void *data;
 		size_t fi, len;
@@ -294,6 +371,29 @@ static int push_data(struct push *ps, struct archive *a, struct ckpt_reader *rd,
 	}
 	EVP_DigestFinal_ex(md, f->sha, NULL);
 	return 0;
+}
+
+/* File i's data, with its typed ranges (ckpt_hint.c) noted for the codec.
+ * libarchive writes through (blocks of 0), so the header is out and the
+ * data starts at stream offset ps->pos, a multiple of 512. */
+static int push_data(struct push *ps, struct archive *a, struct ckpt_reader *rd, EVP_MD_CTX *md,
+		     int rootfd, size_t i, struct ckpt_progress *pg, uint64_t *done)
+{
+	int rc;
+
+	if (!EVP_DigestInit_ex(md, ps->sha256, NULL))
+		return log_fail(EX_SOFTWARE, "sha256 failed");
+	if (!ps->portable && ps->pos % 512 == 0)
+		ckpt_hints(rootfd, &ps->m->files[i], &ps->hint, &ps->nhint);
+	ps->hbase = ps->pos;
+	ps->m->files[i].data_off = ps->pos;
+	ps->m->files[i].has_off = ps->pos % 512 == 0;	/* else not trusted for references */
+	ps->hi = 0;
+	rc = push_data_loop(ps, a, rd, md, i, pg, done);
+	free(ps->hint);
+	ps->hint = NULL;
+	ps->nhint = 0;
+	return rc;
 }
 
 static int push_root_entry(struct push *ps, struct archive *a, struct archive_entry *e, int rootfd)
@@ -325,7 +425,7 @@ static int push_tar(struct push *ps, int rootfd, int progress)
 		goto out;
 	}
 	for (size_t i = 0; i < ps->m->nfiles; i++)
-		total += ps->m->files[i].size;
+		total += ps->m->files[i].ref_seq ? 0 : ps->m->files[i].size;
 	ckpt_progress_init(&pg, progress, "push", total);
 	if (archive_write_set_format_pax(a) || archive_write_add_filter_none(a) ||
 	    archive_write_set_bytes_per_block(a, 0) ||
@@ -337,9 +437,11 @@ static int push_tar(struct push *ps, int rootfd, int progress)
 		goto out;
 	for (size_t i = 0; i < ps->m->nfiles && !rc; i++) {
 		struct ckpt_file *f = &ps->m->files[i];
+		if (f->ref_seq)
+			continue;	/* in an earlier checkpoint's data object */
 		snprintf(path, sizeof(path), "%s/%s", ps->m->name, f->path);
 		if (!(rc = push_header(ps, a, e, path, f)) && f->type == CKPT_REG)
-			rc = push_data(ps, a, rd, md, i, &pg, &done);
+			rc = push_data(ps, a, rd, md, rootfd, i, &pg, &done);
 	}
 	if (!rc && archive_write_close(a))
 		rc = ps->rc ? ps->rc : log_fail(EX_SOFTWARE, "tar: %s", archive_error_string(a));
@@ -392,6 +494,45 @@ static int push_ident(struct ckpt_manifest *m, const struct ckpt_push_opts *o)
 	return 0;
 }
 
+/* The data objects this checkpoint references still exist (a gc that ran
+ * since they were chosen would have removed them). */
+static int push_refs_alive(struct xfer_store *st, const struct ckpt_manifest *m)
+{
+	uint64_t last = 0;
+	char key[512];
+	int rc;
+
+	for (size_t i = 0; i < m->nfiles; i++) {
+		uint64_t s = m->files[i].ref_seq;
+		if (!s || s == last)
+			continue;
+		last = s;
+		ckpt_key(key, sizeof(key), m->job, s, "manifest.json");
+		if ((rc = xfer_head(st, key, NULL)))
+			return rc == XFER_NOTFOUND ? log_fail(EX_TEMPFAIL, "checkpoint %llu, referenced by this "
+							      "push, was collected meanwhile: push again",
+							      (unsigned long long)s) : rc;
+	}
+	return 0;
+}
+
+/* An encrypted checkpoint's manifest.mac, written before the manifest. */
+static int push_mac(struct xfer_store *st, const struct ckpt_manifest *m, const char *text)
+{
+	unsigned char mac[32];
+	char hex[66], key[512];
+	int rc;
+
+	if (!m->enc.on)
+		return 0;
+	if ((rc = ckpt_crypt_mac(&m->enc, text, strlen(text), mac)))
+		return rc;
+	ckpt_hex_n(mac, 32, hex);
+	strcat(hex, "\n");
+	ckpt_key(key, sizeof(key), m->job, m->seq, "manifest.mac");
+	return xfer_put(st, key, hex, strlen(hex), 0);
+}
+
 /* Data upload and manifest, once the seq is claimed. */
 static int push_commit(struct xfer_store *st, struct push *ps, int rootfd,
 		       const struct ckpt_push_opts *o, int workers)
@@ -400,6 +541,8 @@ static int push_commit(struct xfer_store *st, struct push *ps, int rootfd,
 	char key[512], *text = NULL;
 	int rc;
 
+	if (o->key && (rc = ckpt_crypt_new(&m->enc, o->key, m->job, m->seq)))
+		return rc;
 	ckpt_key(key, sizeof(key), m->job, m->seq, "data.tar.zst");
 	if ((rc = xfer_upload_begin(st, key, &ps->up)))
 		return rc;
@@ -420,6 +563,8 @@ static int push_commit(struct xfer_store *st, struct push *ps, int rootfd,
 		rc = log_fail(EX_SOFTWARE, "cannot encode the manifest");
 		goto fail;
 	}
+	if ((rc = push_refs_alive(st, m)) || (rc = push_mac(st, m, text)))
+		goto fail;
 	/* gc removes claims of abandoned pushes: do not commit data it may be deleting */
 	ckpt_key(key, sizeof(key), m->job, m->seq, "claim.json");
 	if ((rc = xfer_head(st, key, NULL))) {
@@ -461,16 +606,18 @@ static int push_check_opts(const char *dir, const struct ckpt_push_opts *o, uint
 int ckpt_push(struct xfer_store *st, const char *dir, const struct ckpt_push_opts *o,
 	      struct ckpt_result *r)
 {
-	struct ckpt_manifest m = { .format = CKPT_FORMAT };
+	struct ckpt_manifest m = { .format = 1 };	/* 2 once a part is not plain zstd */
 	struct push ps = { .m = &m };
 	char name[256], key[512];
 	double t0 = ckpt_now();
+	uint64_t refb = 0;
 	int rootfd = -1, rc, claimed = 0;
 
 	if ((rc = push_check_opts(dir, o, &ps.psize, &ps.level)) || (rc = push_name(dir, name, sizeof(name))))
 		return rc;
 	if ((rootfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return log_fail(EX_NOINPUT, "cannot open folder '%s': %s", dir, strerror(errno));
+	ps.portable = o->portable;
 	m.level = ps.level;
 	m.part_size = ps.psize;
 	m.step = o->step >= 0 ? o->step : ckpt_step_from_name(name);
@@ -478,8 +625,12 @@ int ckpt_push(struct xfer_store *st, const char *dir, const struct ckpt_push_opt
 		rc = log_fail(EX_OSERR, "out of memory");
 		goto out;
 	}
-	if ((rc = ckpt_scan(dir, &m)) || (rc = ckpt_claim(st, o->job, o->ident.host, &m.seq)))
+	if ((rc = ckpt_scan(dir, &m)) || (!o->full && (rc = ckpt_ref_mark(st, &m, rootfd, o->key, &refb))) ||
+	    (rc = ckpt_claim(st, o->job, o->ident.host, &m.seq)))
 		goto out;
+	if (refb)
+		log_info("incremental push: %.1f MB unchanged since the previous checkpoint, referenced",
+			 refb / 1e6);
 	claimed = 1;
 	rc = push_commit(st, &ps, rootfd, o, ckpt_nworkers(o->workers));
 	if (rc == 0 && r) {
@@ -490,6 +641,7 @@ int ckpt_push(struct xfer_store *st, const char *dir, const struct ckpt_push_opt
 		r->stored_bytes = m.stored_bytes;
 		r->files = m.nfiles;
 		r->seconds = ckpt_now() - t0;
+		r->ref_bytes = refb;
 		snprintf(r->name, sizeof(r->name), "%s", m.name);
 	}
 out:

@@ -56,7 +56,7 @@ static int read_cursor(struct ckpt_reader *r)
 
 	while (r->cur < m->nfiles) {
 		const struct ckpt_file *f = &m->files[r->cur];
-		if (f->type == CKPT_REG && f->size > 0 && r->cur_off < f->size) {
+		if (f->type == CKPT_REG && f->size > 0 && !f->ref_seq && r->cur_off < f->size) {
 			if (r->cur_fd >= 0)
 				return 0;
 			r->cur_fd = openat(r->rootfd, f->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);

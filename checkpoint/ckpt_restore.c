@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,13 @@ static int restore_paths(const char *dest, struct restore_paths *rp)
 	for (n = strlen(parent); n > 1 && parent[n - 1] == '/';)
 		parent[--n] = 0;
 	slash = strrchr(parent, '/');
-	snprintf(base, sizeof(base), "%s", slash ? slash + 1 : parent);
+	{
+		const char *b = slash ? slash + 1 : parent;
+		size_t bl = strlen(b);
+		if (bl >= sizeof(base))
+			return log_fail(EX_USAGE, "'%s': name too long", dest);
+		memcpy(base, b, bl + 1);
+	}
 	if (!slash)
 		strcpy(parent, ".");
 	else
@@ -97,6 +104,8 @@ int ckpt_pull(struct xfer_store *st, uint64_t seq, const char *dest, const struc
 		return log_fail(EX_CANTCREAT, "'%s' already exists", dest);
 	if ((rc = ckpt_read_manifest(st, o->job, seq, &m)))
 		return rc;
+	if ((rc = ckpt_unlock(st, &m, o->key)))
+		goto out;
 	if (!mkdtemp(rp.tmp)) {
 		rc = log_fail(EX_IOERR, "cannot create a folder next to '%s': %s", dest, strerror(errno));
 		goto out;
@@ -121,6 +130,31 @@ out:
 	return rc;
 }
 
+/* Without the key: every part's SHA-256 over its stored (encrypted) bytes. */
+static int restore_parts_only(struct xfer_store *st, const struct ckpt_manifest *m)
+{
+	unsigned char *buf = NULL, sha[CKPT_SHA_LEN];
+	uint64_t max = 0;
+	char key[512];
+	int rc = 0;
+
+	for (size_t i = 0; i < m->nparts; i++)
+		max = m->parts[i].size > max ? m->parts[i].size : max;
+	if (!(buf = malloc(max ? max : 1)))
+		return log_fail(EX_OSERR, "out of memory");
+	ckpt_key(key, sizeof(key), m->job, m->seq, "data.tar.zst");
+	for (size_t i = 0; i < m->nparts && !rc; i++) {
+		const struct ckpt_part *p = &m->parts[i];
+		if ((rc = xfer_get_range(st, key, p->offset, buf, p->size)))
+			rc = rc == XFER_NOTFOUND ? log_fail(EX_DATAERR, "checkpoint data '%s' is missing", key) : rc;
+		else if (!EVP_Digest(buf, p->size, sha, NULL, EVP_sha256(), NULL) || memcmp(sha, p->sha, CKPT_SHA_LEN))
+			rc = log_fail(EX_DATAERR, "part %zu of checkpoint %" PRIu64 " is corrupt: sha256 mismatch", i,
+				      m->seq);
+	}
+	free(buf);
+	return rc;
+}
+
 int ckpt_verify(struct xfer_store *st, const char *job, uint64_t seq, const struct ckpt_pull_opts *o)
 {
 	struct ckpt_manifest m;
@@ -130,7 +164,13 @@ int ckpt_verify(struct xfer_store *st, const char *job, uint64_t seq, const stru
 		return log_fail(EX_USAGE, "invalid job id '%s'", job ? job : "");
 	if ((rc = ckpt_read_manifest(st, job, seq, &m)))
 		return rc;
-	rc = ckpt_extract(st, &m, NULL, o);
+	if (m.enc.on && !(o && o->key)) {
+		log_note("checkpoint %" PRIu64 " is encrypted and no key was given: checking the stored parts "
+			 "only", seq);
+		rc = restore_parts_only(st, &m);
+	} else if (!(rc = ckpt_unlock(st, &m, o ? o->key : NULL))) {
+		rc = ckpt_extract(st, &m, NULL, o);
+	}
 	ckpt_manifest_free(&m);
 	return rc;
 }

@@ -7,6 +7,8 @@
  */
 #include "ckpt_int.h"
 
+#include <openssl/crypto.h>
+
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -94,6 +96,11 @@ int ckpt_read_manifest(struct xfer_store *st, const char *job, uint64_t seq, str
 	if (rc)
 		return rc;
 	rc = ckpt_manifest_parse(text, len, m);
+	if (rc == 0) {
+		m->text = text;
+		m->textlen = len;
+		text = NULL;
+	}
 	free(text);
 	if (rc == 0 && (strcmp(m->job, job) || m->seq != seq)) {
 		rc = log_fail(EX_DATAERR, "manifest '%s' belongs to job '%s' seq %" PRIu64, key, m->job,
@@ -103,6 +110,35 @@ int ckpt_read_manifest(struct xfer_store *st, const char *job, uint64_t seq, str
 	if (rc == EX_DATAERR)
 		log_error("checkpoint %" PRIu64 " of '%s': the manifest is unusable", seq, job);
 	return rc;
+}
+
+int ckpt_unlock(struct xfer_store *st, struct ckpt_manifest *m, const unsigned char *ukey)
+{
+	unsigned char mac[32], want[32];
+	char key[512], *hex = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (!m->enc.on || m->enc.have_key)
+		return 0;
+	if (!ukey)
+		return log_fail(EX_DATAERR, "checkpoint %" PRIu64 " of '%s' is encrypted: give its key with "
+				"--encrypt-key-file", m->seq, m->job);
+	if ((rc = ckpt_crypt_unwrap(&m->enc, ukey, m->job, m->seq)))
+		return rc;
+	ckpt_key(key, sizeof(key), m->job, m->seq, "manifest.mac");
+	if ((rc = xfer_get(st, key, &hex, &len, 1024)))
+		return rc == XFER_NOTFOUND ? log_fail(EX_DATAERR, "checkpoint %" PRIu64 " of '%s': manifest.mac "
+						      "is missing", m->seq, m->job) : rc;
+	while (len && (hex[len - 1] == '\n' || hex[len - 1] == ' '))
+		len--;
+	rc = len != 64 || ckpt_unhex_n(hex, 64, want) || !m->text ||
+	     ckpt_crypt_mac(&m->enc, m->text, m->textlen, mac) || CRYPTO_memcmp(mac, want, 32);
+	free(hex);
+	if (rc)
+		return log_fail(EX_DATAERR, "checkpoint %" PRIu64 " of '%s': the manifest is not authentic "
+				"(manifest.mac does not match)", m->seq, m->job);
+	return 0;
 }
 
 static char *ckpt_claim_text(const char *host)
@@ -311,8 +347,66 @@ static int ckpt_gc_one(struct xfer_store *st, const struct xfer_list *l, const s
 	return rc;
 }
 
+static int ckpt_has(const uint64_t *v, size_t n, uint64_t seq)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i] == seq)
+			return 1;
+	return 0;
+}
+
+/* Which committed checkpoints stay: the newest keep, and every checkpoint
+ * whose data one that stays references (incremental pushes; references
+ * point to lower seqs only, so one pass from the newest down finds all).
+ * (*stay)[i] for v[i].  A store error reading a kept manifest stops gc. */
+static int ckpt_gc_plan(struct xfer_store *st, const char *job, const struct ckpt_seqdir *v, size_t n,
+			unsigned keep, unsigned char **stay)
+{
+	uint64_t *refs = NULL;
+	size_t nrefs = 0, cap = 0, seen = 0;
+	int rc = 0;
+
+	if (!(*stay = calloc(n + 1, 1)))
+		return log_fail(EX_OSERR, "out of memory");
+	for (size_t i = n; i-- > 0 && !rc;) {
+		struct ckpt_manifest m;
+		if (!v[i].committed)
+			continue;
+		if (seen++ >= keep && !ckpt_has(refs, nrefs, v[i].seq))
+			continue;
+		(*stay)[i] = 1;
+		if ((rc = ckpt_read_manifest(st, job, v[i].seq, &m))) {
+			if (rc == EX_DATAERR) {	/* unusable anyway: what it references cannot matter */
+				rc = 0;
+				continue;
+			}
+			log_error("gc: cannot read checkpoint %" PRIu64 " of '%s' to find what it references; "
+				  "nothing deleted", v[i].seq, job);
+			break;
+		}
+		for (size_t j = 0; j < m.nfiles && !rc; j++) {
+			uint64_t r = m.files[j].ref_seq;
+			if (!r || ckpt_has(refs, nrefs, r))
+				continue;
+			if (nrefs == cap) {
+				uint64_t *nv = realloc(refs, (cap = cap ? 2 * cap : 16) * sizeof(*refs));
+				if (!nv) {
+					rc = log_fail(EX_OSERR, "out of memory");
+					break;
+				}
+				refs = nv;
+			}
+			refs[nrefs++] = r;
+		}
+		ckpt_manifest_free(&m);
+	}
+	free(refs);
+	return rc;
+}
+
 int ckpt_gc(struct xfer_store *st, const char *job, unsigned keep, int dry_run)
 {
+	unsigned char *stay = NULL;
 	struct xfer_list l;
 	struct ckpt_seqdir *v;
 	size_t n, ncommitted = 0, seen = 0;
@@ -324,7 +418,7 @@ int ckpt_gc(struct xfer_store *st, const char *job, unsigned keep, int dry_run)
 		return log_fail(EX_USAGE, "gc must keep at least 1 checkpoint");
 	if (!ckpt_job_ok(job))
 		return log_fail(EX_USAGE, "invalid job id '%s'", job ? job : "");
-	if ((rc = ckpt_scan_seqs(st, job, &l, &v, &n)))
+	if ((rc = ckpt_scan_seqs(st, job, &l, &v, &n)) || (rc = ckpt_gc_plan(st, job, v, n, keep, &stay)))
 		goto out;
 	for (size_t i = 0; i < n; i++)
 		if (v[i].committed) {
@@ -335,8 +429,11 @@ int ckpt_gc(struct xfer_store *st, const char *job, unsigned keep, int dry_run)
 	for (size_t i = 0; i < n && !rc; i++) {
 		const struct ckpt_seqdir *d = &v[i];
 		const char *why = NULL;
-		if (d->committed && ++seen + keep <= ncommitted)
+		if (d->committed && ++seen + keep <= ncommitted && !stay[i])
 			why = "old checkpoint";
+		if (d->committed && stay[i] && seen + keep <= ncommitted)
+			log_note("keeping checkpoint %" PRIu64 " of '%s': a newer kept checkpoint references its data",
+				 d->seq, job);
 		else if (!d->committed && ((have && d->seq < newest) ||
 					   (d->mtime > 0 && now - d->mtime > CKPT_LEFTOVER_AGE)))
 			why = "leftover of an unfinished push";
@@ -347,6 +444,7 @@ int ckpt_gc(struct xfer_store *st, const char *job, unsigned keep, int dry_run)
 			rc = ckpt_gc_one(st, &l, d);
 	}
 out:
+	free(stay);
 	free(v);
 	xfer_list_free(&l);
 	return rc;

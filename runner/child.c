@@ -4,9 +4,10 @@
  * dispositions it would have had without us; an exec failure travels back
  * through a close-on-exec pipe as errno, so 126/127 are detected, not
  * guessed.  spotrun is a child subreaper: orphaned descendants are
- * reparented to it, and run_child_kill_all() finds them through /proc.
+ * reparented to it, and sv_child_kill_all() finds them through /proc.
  */
 #include "runner.h"
+#include "sv.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -15,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -25,10 +28,37 @@ extern char **environ;
 /* Dispositions before spotrun changed them (sv_child_save_dispositions). */
 static struct sigaction sv_orig_sigpipe, sv_orig_sigttou;
 
+/* Real-time signals our parent ignored.  glibc reserves 32 and 33 for its
+ * threads and refuses sigaction() on them, and a threaded spotrun may take
+ * one over, so they are read and restored with the raw system call. */
+static unsigned char sv_orig_rt_ignored[_NSIG];
+
+struct sv_ksigaction { /* the kernel's struct sigaction on x86-64 and arm64 */
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	uint64_t mask;
+};
+
 void sv_child_save_dispositions(void)
 {
+	struct sv_ksigaction k;
+
 	sigaction(SIGPIPE, NULL, &sv_orig_sigpipe);
 	sigaction(SIGTTOU, NULL, &sv_orig_sigttou);
+	for (int sig = 32; sig < _NSIG; sig++)
+		if (syscall(SYS_rt_sigaction, sig, NULL, &k, sizeof(k.mask)) == 0)
+			sv_orig_rt_ignored[sig] = k.handler == SIG_IGN;
+}
+
+/* In the child: async-signal-safe (raw system calls only). */
+static void sv_child_restore_rt(void)
+{
+	struct sv_ksigaction k = { .handler = SIG_IGN };
+
+	for (int sig = 32; sig < _NSIG; sig++)
+		if (sv_orig_rt_ignored[sig])
+			syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof(k.mask));
 }
 
 /* Child protocol variables that must never leak in from our own environment. */
@@ -131,6 +161,7 @@ static void sv_child_exec(char **argv, char **envp, const sigset_t *mask, int er
 	 * from our parent (an ignored signal, say) stay as they were */
 	sigaction(SIGPIPE, &sv_orig_sigpipe, NULL);
 	sigaction(SIGTTOU, &sv_orig_sigttou, NULL);
+	sv_child_restore_rt();
 	sigprocmask(SIG_SETMASK, mask, NULL);
 	execvpe(argv[0], argv, envp);
 	err = errno;
@@ -175,21 +206,28 @@ pid_t sv_child_spawn(char **argv, char **envp, const sigset_t *orig_mask, int *e
 	return pid;
 }
 
-/* Sends sig to every process whose parent is us (orphans reparented to the
- * subreaper included) and to their process groups' members we started. */
-int sv_child_kill_all(pid_t pgid, int sig)
+static int sv_spared(pid_t pgrp, const pid_t *spare, int nspare)
+{
+	for (int i = 0; i < nspare; i++)
+		if (spare[i] == pgrp)
+			return 1;
+	return 0;
+}
+
+/* Calls fn for every process whose parent is us and whose process group is
+ * not spared; returns how many there were. */
+static int sv_children_scan(const pid_t *spare, int nspare, int sig)
 {
 	DIR *d = opendir("/proc");
 	struct dirent *e;
 	pid_t self = getpid();
 	int n = 0;
 
-	if (pgid > 0 && kill(-pgid, sig) == 0)
-		n++;
 	if (!d)
-		return n;
+		return 0;
 	while ((e = readdir(d))) {
-		char path[300], buf[512];
+		char path[300], buf[512], state;
+		int ppid = 0, pgrp = 0;
 		if (e->d_name[0] < '0' || e->d_name[0] > '9')
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
@@ -202,13 +240,35 @@ int sv_child_kill_all(pid_t pgid, int sig)
 			continue;
 		buf[r] = 0;
 		char *p = strrchr(buf, ')'); /* comm may contain spaces and parens */
-		int ppid = 0;
-		char state;
-		if (p && sscanf(p + 1, " %c %d", &state, &ppid) == 2 && ppid == self) {
+		if (!p || sscanf(p + 1, " %c %d %d", &state, &ppid, &pgrp) != 3 || ppid != self ||
+		    sv_spared(pgrp, spare, nspare))
+			continue;
+		if (sig)
 			kill((pid_t)atoi(e->d_name), sig);
-			n++;
-		}
+		n++;
 	}
 	closedir(d);
 	return n;
+}
+
+/* Sends sig to the command's process group and to every process whose
+ * parent is us (orphans reparented to the subreaper included), except the
+ * spared process groups (running hooks). */
+int sv_child_kill_spare(pid_t pgid, int sig, const pid_t *spare, int nspare)
+{
+	int n = 0;
+
+	if (pgid > 0 && !sv_spared(pgid, spare, nspare) && kill(-pgid, sig) == 0)
+		n++;
+	return n + sv_children_scan(spare, nspare, sig);
+}
+
+int sv_child_kill_all(pid_t pgid, int sig)
+{
+	return sv_child_kill_spare(pgid, sig, NULL, 0);
+}
+
+int sv_child_others(const pid_t *spare, int nspare)
+{
+	return sv_children_scan(spare, nspare, 0) > 0;
 }

@@ -22,6 +22,21 @@
 #include "xfer.h"
 
 
+/* --encrypt-key-file: *key points at buf when given, else stays NULL. */
+static int store_key(struct opts *o, unsigned char *buf, const unsigned char **key)
+{
+	const char *path = opt_str(o, OPT_ENCRYPT_KEY_FILE);
+	int rc;
+
+	*key = NULL;
+	if (!path || !*path)
+		return 0;
+	if ((rc = ckpt_key_load(path, buf)))
+		return rc;
+	*key = buf;
+	return 0;
+}
+
 int cmd_push(struct opts *o)
 {
 	struct xfer_store *st = NULL;
@@ -33,24 +48,30 @@ int cmd_push(struct opts *o)
 		.part_size = (uint64_t)opt_int(o, OPT_PART_SIZE),
 		.level = (int)opt_int(o, OPT_LEVEL),
 		.progress = 1,
+		.portable = opt_flag(o, OPT_PORTABLE),
+		.full = opt_flag(o, OPT_FULL),
 		.ident = { NULL, getenv("SPOTRUN_PROVIDER"), getenv("SPOTRUN_REGION"),
 			   getenv("SPOTRUN_INSTANCE_TYPE") },
 	};
+	unsigned char kbuf[CKPT_KEY_LEN];
 	int rc;
 
 	if ((rc = run_nargs(o, 1, 1)))
 		return rc;
 	if (!po.job)
 		return log_fail(EX_USAGE, "push needs a job id: --job ID (or SPOTRUN_JOB)");
+	if ((rc = store_key(o, kbuf, &po.key)))
+		return rc;
 	if (po.level == 0)
 		return log_fail(EX_USAGE, "--level 0 is not a zstd level");
 	if ((rc = run_store_need(o, &st)))
 		return rc;
 	rc = ckpt_push(st, o->args[0], &po, &r);
 	if (rc == 0)
-		log_note("pushed '%s' as checkpoint %" PRIu64 " of '%s': %.1f MB -> %.1f MB in %.1fs (%.0f MB/s)",
+		log_note("pushed '%s' as checkpoint %" PRIu64 " of '%s': %.1f MB -> %.1f MB in %.1fs (%.0f MB/s)%s",
 			 r.name, r.seq, po.job, r.raw_bytes / 1e6, r.stored_bytes / 1e6, r.seconds,
-			 r.seconds > 0 ? r.raw_bytes / 1e6 / r.seconds : 0.0);
+			 r.seconds > 0 ? r.raw_bytes / 1e6 / r.seconds : 0.0,
+			 r.ref_bytes ? ", unchanged files referenced" : "");
 	xfer_close(st);
 	return rc;
 }
@@ -64,9 +85,10 @@ int cmd_pull(struct opts *o)
 	char *owned = NULL, dest[PATH_MAX], real[PATH_MAX];
 	uint64_t seq;
 	size_t n;
+	unsigned char kbuf[CKPT_KEY_LEN];
 	int rc;
 
-	if ((rc = run_nargs(o, 0, 1)) || (rc = run_store_need(o, &st)) ||
+	if ((rc = run_nargs(o, 0, 1)) || (rc = store_key(o, kbuf, &po.key)) || (rc = run_store_need(o, &st)) ||
 	    (rc = run_store_job(o, st, &po.job, &owned)) || (rc = run_store_pick(o, st, po.job, &seq)))
 		goto out;
 	if (o->nargs) {
@@ -97,9 +119,10 @@ int cmd_verify(struct opts *o)
 	struct ckpt_pull_opts po = { .workers = (int)opt_int(o, OPT_WORKERS), .progress = 1 };
 	char *owned = NULL;
 	uint64_t seq = 0;
+	unsigned char kbuf[CKPT_KEY_LEN];
 	int rc;
 
-	if ((rc = run_nargs(o, 0, 0)) || (rc = run_store_need(o, &st)) ||
+	if ((rc = run_nargs(o, 0, 0)) || (rc = store_key(o, kbuf, &po.key)) || (rc = run_store_need(o, &st)) ||
 	    (rc = run_store_job(o, st, &po.job, &owned)) || (rc = run_store_pick(o, st, po.job, &seq)))
 		goto out;
 	rc = ckpt_verify(st, po.job, seq, &po);

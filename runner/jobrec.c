@@ -8,6 +8,7 @@
 #include "runner.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,15 +20,32 @@
 
 #define JOBREC_MAX (4u << 20)
 
+/* compact: event key times, in microseconds and strictly increasing within
+ * this process, so two events of one host never share a key. */
 static void jobrec_time(char *buf, size_t n, int compact)
 {
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static long long last;
 	struct timeval tv;
 	struct tm tm;
 
 	gettimeofday(&tv, NULL);
+	if (compact) {
+		long long us = (long long)tv.tv_sec * 1000000 + tv.tv_usec;
+		pthread_mutex_lock(&mu);
+		if (us <= last)
+			us = last + 1;
+		last = us;
+		pthread_mutex_unlock(&mu);
+		tv.tv_sec = (time_t)(us / 1000000);
+		tv.tv_usec = (suseconds_t)(us % 1000000);
+	}
 	gmtime_r(&tv.tv_sec, &tm);
 	size_t k = strftime(buf, n, compact ? "%Y%m%dT%H%M%S" : "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + k, n - k, compact ? ".%03dZ" : ".%03dZ", (int)(tv.tv_usec / 1000));
+	if (compact)
+		snprintf(buf + k, n - k, ".%06dZ", (int)tv.tv_usec);
+	else
+		snprintf(buf + k, n - k, ".%03dZ", (int)(tv.tv_usec / 1000));
 }
 
 static json_t *jobrec_load(struct xfer_store *st, const char *key, const char *job)
@@ -59,7 +77,8 @@ static int jobrec_save(struct xfer_store *st, const char *key, json_t *o)
 	return rc;
 }
 
-/* Appends (index < 0) or replaces run entry index; returns its index. */
+/* Appends (index < 0) or updates run entry index (keys of run replace the
+ * entry's, other keys stay); returns its index. */
 int run_jobrec_run(struct xfer_store *st, const char *job, char **argv, int index, json_t *run)
 {
 	char key[512];
@@ -82,7 +101,13 @@ int run_jobrec_run(struct xfer_store *st, const char *job, char **argv, int inde
 		json_object_set_new(o, "runs", runs);
 	}
 	if (index >= 0 && (size_t)index < json_array_size(runs)) {
-		json_array_set(runs, (size_t)index, run);
+		/* merge: the run's end and the record thread's summary (notices,
+		 * pushes, restarts) each add their keys to the same entry */
+		json_t *old = json_array_get(runs, (size_t)index);
+		if (json_is_object(old))
+			json_object_update(old, run);
+		else
+			json_array_set(runs, (size_t)index, run);
 		rc = index;
 	} else {
 		json_array_append(runs, run);
@@ -113,4 +138,22 @@ int run_event_put(struct xfer_store *st, const char *job, const char *host, json
 void run_now_iso(char *buf, size_t n)
 {
 	jobrec_time(buf, n, 0);
+}
+
+/* Entries in the job record's runs[] (0 when there is no record): earlier
+ * starts of the job on any machine. */
+int run_jobrec_count(struct xfer_store *st, const char *job)
+{
+	char key[512], *buf = NULL;
+	size_t len = 0;
+	json_t *o = NULL;
+	int n = 0;
+
+	snprintf(key, sizeof(key), "%s/job.json", job);
+	if (xfer_get(st, key, &buf, &len, JOBREC_MAX) == 0)
+		o = json_loadb(buf, len, 0, NULL);
+	free(buf);
+	n = (int)json_array_size(json_object_get(o, "runs"));
+	json_decref(o);
+	return n;
 }

@@ -15,7 +15,9 @@
  */
 #include "runner.h"
 #include "sv.h"
+#include "hooks.h"
 
+#include <jansson.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -95,13 +97,22 @@ int sv_start_child(struct sv *sv)
 
 /* ---- events ------------------------------------------------------------ */
 
+/* Signals the command's tree, sparing running hooks (our children too). */
+static int sv_kill(const struct sv *sv, pid_t pgid, int sig)
+{
+	pid_t spare[4];
+	int n = sv_spared_pgids(sv, spare, 4);
+
+	return sv_child_kill_spare(pgid, sig, spare, n);
+}
+
 static void sv_begin_drain(struct sv *sv, enum sv_next next)
 {
 	sv->next = next;
 	sv->drain_sig = SIGTERM;
 	sv->drain_at = sv_mono() + (sv->kill_after < 2 ? sv->kill_after : 2);
 	sv_set_state(sv, SV_DRAINING);
-	sv_child_kill_all(sv->child, SIGTERM);
+	sv_kill(sv, sv->child, SIGTERM);
 	sv_check_drained(sv);
 }
 
@@ -184,6 +195,10 @@ void sv_on_notice(struct sv *sv, struct prov_notice *n)
 	n->raw = NULL;
 	sv->noticed = 1;
 	sv_write_notice_file(sv);
+	sv_event(sv, "notice", json_pack("{s:s, s:s, s:f, s:f, s:s}", "source", sv->notice.source,
+					 "kind", prov_kind_name(sv->notice.kind), "lead_seconds",
+					 sv->notice.deadline - sv->notice.received, "deadline",
+					 sv->notice.deadline, "state", sv_state_names[sv->state]));
 	switch (sv->state) {
 	case SV_RUNNING:
 		sv_schedule_grace(sv);
@@ -247,7 +262,7 @@ static void sv_on_deadline(struct sv *sv, double now)
 		if (now < sv->term_at)
 			return;
 		log_note("grace period over: sending SIGTERM to the command's process group");
-		sv_child_kill_all(sv->child, SIGTERM);
+		sv_kill(sv, sv->child, SIGTERM);
 		sv->kill_at = now + sv->kill_after;
 		sv_set_state(sv, SV_TERMINATING);
 		return;
@@ -255,7 +270,7 @@ static void sv_on_deadline(struct sv *sv, double now)
 		if (now < sv->kill_at)
 			return;
 		log_warn("command still running %.1f s after SIGTERM: sending SIGKILL", sv->kill_after);
-		sv_child_kill_all(sv->child, SIGKILL);
+		sv_kill(sv, sv->child, SIGKILL);
 		sv_set_state(sv, SV_KILLING);
 		return;
 	case SV_DRAINING:
@@ -264,7 +279,7 @@ static void sv_on_deadline(struct sv *sv, double now)
 		if (sv->drain_sig == SIGTERM) {
 			sv->drain_sig = SIGKILL;
 			sv->drain_at = now + 2;
-			sv_child_kill_all(sv->child, SIGKILL);
+			sv_kill(sv, sv->child, SIGKILL);
 		} else {
 			log_warn("some descendants did not exit after SIGKILL; leaving them");
 			sv_after_drain(sv);
@@ -279,7 +294,8 @@ static void sv_on_deadline(struct sv *sv, double now)
 	}
 }
 
-/* Reaps every exited child; the main child's status drives the machine. */
+/* Reaps every exited child; the main child's status drives the machine,
+ * hooks' statuses go to the hook module. */
 static void sv_reap(struct sv *sv)
 {
 	int status;
@@ -288,23 +304,27 @@ static void sv_reap(struct sv *sv)
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		if (pid == sv->child && sv->child_alive)
 			sv_on_child_exit(sv, status);
-		else
+		else if (!hook_reaped(sv->hooks, pid, status))
 			log_debug("reaped descendant %d", (int)pid);
 	}
 	if (sv->state == SV_DRAINING) {
-		sv_child_kill_all(0, sv->drain_sig); /* newly reparented orphans */
+		sv_kill(sv, 0, sv->drain_sig); /* newly reparented orphans */
 		sv_check_drained(sv);
 	}
 }
 
+/* Drained: no child of ours is left except running hooks. */
 void sv_check_drained(struct sv *sv)
 {
-	int status;
+	pid_t spare[4];
+	int status, n;
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
-		log_debug("reaped descendant %d", (int)pid);
-	if (pid < 0 && errno == ECHILD)
+		if (!hook_reaped(sv->hooks, pid, status))
+			log_debug("reaped descendant %d", (int)pid);
+	n = sv_spared_pgids(sv, spare, 4);
+	if ((pid < 0 && errno == ECHILD) || (pid == 0 && n > 0 && !sv_child_others(spare, n)))
 		sv_after_drain(sv);
 }
 
@@ -319,6 +339,8 @@ void sv_after_drain(struct sv *sv)
 		sv->restart_at = sv_mono() + delay;
 		log_note("command failed with status %d: restart %d of %d in %.2f s", sv->child_code,
 			 sv->restarts, sv->max_restarts, delay);
+		sv_event(sv, "restart", json_pack("{s:i, s:i, s:f}", "code", sv->child_code,
+						  "restart", sv->restarts, "delay", delay));
 		sv_set_state(sv, SV_BACKOFF);
 		return;
 	}
@@ -339,6 +361,7 @@ static double sv_next_deadline(const struct sv *sv)
 	default: break;
 	}
 	d = fmin(d, sv_clients_deadline(sv));
+	d = fmin(d, hook_deadline(sv->hooks));
 	return fmin(d, sv_push_deadline(sv));
 }
 
@@ -367,7 +390,7 @@ static void sv_take_notices(struct sv *sv)
 
 int sv_loop(struct sv *sv)
 {
-	struct pollfd pfd[4 + SV_MAX_CLIENTS];
+	struct pollfd pfd[4 + SV_MAX_CLIENTS + HOOK_MAX_FDS];
 
 	while (sv->state != SV_DONE) {
 		double now = sv_mono(), d = sv_next_deadline(sv);
@@ -379,6 +402,8 @@ int sv_loop(struct sv *sv)
 		pfd[n++] = (struct pollfd){ .fd = sv->listen_fd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = sv_push_fd(sv), .events = POLLIN };
 		n += sv_clients_pollfds(sv, pfd + n);
+		int nh = hook_pollfds(sv->hooks, pfd + n);
+		n += nh;
 		if (poll(pfd, (nfds_t)n, timeout) < 0 && errno != EINTR)
 			return log_fail(EX_OSERR, "poll: %s", strerror(errno));
 		if (pfd[0].revents)
@@ -390,7 +415,8 @@ int sv_loop(struct sv *sv)
 			sv_clients_accept(sv);
 		if (pfd[3].revents)
 			sv_push_done(sv);
-		sv_clients_service(sv, pfd + 4, n - 4);
+		sv_clients_service(sv, pfd + 4, SV_MAX_CLIENTS);
+		hook_service(sv->hooks, pfd + 4 + SV_MAX_CLIENTS, nh);
 		sv_on_deadline(sv, sv_mono());
 	}
 	return 0;

@@ -47,6 +47,8 @@ struct sv_pushq {
 	struct ckpt_result last;	/* written by the thread, read after join */
 	struct prov_identity id;	/* the thread's copy */
 	struct xfer_store *store;	/* NULL with --store none */
+	unsigned char key[CKPT_KEY_LEN];	/* --encrypt-key-file */
+	int have_key;
 };
 
 struct sv {
@@ -84,6 +86,17 @@ struct sv {
 	struct sv_pushq push;
 	int run_index;		/* this run's entry in job.json, -1 unknown */
 	char run_started[40];
+
+	/* schedulers, hooks, observability (sv_events.c, slurm.c, metrics.c) */
+	struct hook_set *hooks;
+	int hook_strict;
+	struct sv_metrics *metrics;	/* NULL without --metrics-file */
+	struct sv_recorder *rec;	/* NULL with --store none */
+	struct json_t *runsum;		/* this run's summary merged into runs[] */
+	char host[256];
+	char slurm_job[64];		/* what scontrol requeue takes, "" outside Slurm */
+	int slurm_requeue;		/* requeue after an interruption */
+	int slurm_restarts;		/* SLURM_RESTART_COUNT, -1 unset */
 };
 
 double sv_mono(void);
@@ -104,6 +117,42 @@ double sv_clients_deadline(const struct sv *sv);
 int sv_clients_pollfds(struct sv *sv, struct pollfd *pfd);
 void sv_clients_accept(struct sv *sv);
 void sv_clients_service(struct sv *sv, struct pollfd *pfd, int n);
+
+/* sv_events.c: one event -> hooks, metrics, the job record and the store's
+ * events/ (written by the record thread, never by the loop). */
+int sv_events_open(struct sv *sv);
+void sv_events_close(struct sv *sv);
+/* Starts the record thread (after the store proved readable). */
+void sv_events_record(struct sv *sv);
+/* Waits (bounded) until the record thread has written what it was given. */
+void sv_events_flush(struct sv *sv);
+/* The event document: {version, event, job, time, host, run, provider, data}. */
+struct json_t *sv_event_doc(struct sv *sv, const char *event, struct json_t *data);
+/* Exit: the "exit" event and its hooks (synchronous, each within its timeout). */
+void sv_events_exit(struct sv *sv, int code);
+/* Spotrun's own children that are not the command's tree (running hooks). */
+int sv_spared_pgids(const struct sv *sv, pid_t *out, int max);
+
+/* child.c: sv_child_kill_all sparing some process groups (running hooks);
+ * returns how many it signalled. */
+int sv_child_kill_spare(pid_t pgid, int sig, const pid_t *spare, int nspare);
+/* 1 while a child of ours outside the spared groups exists. */
+int sv_child_others(const pid_t *spare, int nspare);
+
+/* jobrec.c: runs[] entries of the job record (earlier starts anywhere). */
+int run_jobrec_count(struct xfer_store *st, const char *job);
+
+/* slurm.c */
+void sv_slurm_setup(struct sv *sv);
+/* After an interrupted run whose checkpoint is committed. */
+void sv_slurm_requeue(struct sv *sv);
+/* SLURM_JOB_NAME (+ _TASK for arrays), sanitized; 0 when not under Slurm. */
+int sv_slurm_job_name(char *out, size_t n);
+
+/* metrics.c: Prometheus text file, rewritten atomically on every change. */
+int sv_metrics_open(struct sv *sv);
+void sv_metrics_event(struct sv *sv, const char *event, const struct json_t *data);
+void sv_metrics_close(struct sv *sv);
 
 /* sv_push.c */
 int sv_push_open(struct sv *sv);

@@ -8,7 +8,9 @@
  *
  * Also here: restoring the newest committed checkpoint before the first
  * start, the upload-time estimate the grace budget subtracts (measured
- * throughput of earlier pushes, remembered across runs), and --keep-local.
+ * throughput of earlier pushes, remembered across runs), --keep-local, and
+ * the emergency plan: under a notice, the final push is planned against the
+ * time left (see sv_plan_make).
  */
 #include "sv.h"
 
@@ -25,6 +27,20 @@
 #include "ckpt.h"
 #include "xfer.h"
 
+/* The emergency plan of the final push under a notice, and the measured
+ * push rates per codec (0: bp1 default, 1: --portable), raw bytes/s.  Only
+ * the loop thread writes these; the push thread reads the plan after
+ * pthread_create.  One supervisor per process. */
+static struct {
+	double bps[2];
+	int active, level;
+	double est, left;
+} sv_plan;
+
+#define SV_PLAN_MARGIN 1.25
+#define SV_PLAN_DEFAULT_BPS 150e6	/* before any push was measured */
+#define SV_PLAN_HASH_BPS 800e6		/* re-hashing unchanged files (incremental) */
+
 int sv_push_open(struct sv *sv)
 {
 	struct xfer_store *st = NULL;
@@ -35,6 +51,11 @@ int sv_push_open(struct sv *sv)
 	sv->push.store = st;
 	if (!st)
 		return 0;
+	if (opt_str(sv->o, OPT_ENCRYPT_KEY_FILE)) {
+		if ((rc = ckpt_key_load(opt_str(sv->o, OPT_ENCRYPT_KEY_FILE), sv->push.key)))
+			return rc;
+		sv->push.have_key = 1;
+	}
 	if (pipe2(sv->push.done_fd, O_CLOEXEC | O_NONBLOCK))
 		return log_fail(EX_OSERR, "pipe: %s", strerror(errno));
 	log_info("store: %s", xfer_display(st));
@@ -43,6 +64,7 @@ int sv_push_open(struct sv *sv)
 
 void sv_push_close(struct sv *sv)
 {
+	explicit_bzero(sv->push.key, sizeof(sv->push.key));
 	if (sv->push.running)
 		pthread_join(sv->push.thread, NULL);
 	sv->push.running = 0;
@@ -95,7 +117,10 @@ static void *sv_push_thread(void *arg)
 		.step = -1,
 		.workers = run_workers(sv->o),
 		.part_size = (uint64_t)opt_int(sv->o, OPT_PART_SIZE),
-		.level = (int)opt_int(sv->o, OPT_LEVEL),
+		.level = sv_plan.active ? sv_plan.level : (int)opt_int(sv->o, OPT_LEVEL),
+		.portable = opt_flag(sv->o, OPT_PORTABLE),
+		.full = opt_flag(sv->o, OPT_FULL),
+		.key = sv->push.have_key ? sv->push.key : NULL,
 		.ident = { .provider = sv->push.id.provider, .region = sv->push.id.region,
 			   .instance_type = sv->push.id.instance_type },
 	};
@@ -109,12 +134,91 @@ static void *sv_push_thread(void *arg)
 	return NULL;
 }
 
+static uint64_t sv_dir_bytes_sum;
+
+static int sv_dir_add(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)path, (void)f;
+	if (flag == FTW_F && S_ISREG(st->st_mode))
+		sv_dir_bytes_sum += (uint64_t)st->st_size;
+	return 0;
+}
+
+/* The rate of the codec this run pushes with: measured, else the blended
+ * rate of earlier pushes, else a guess. */
+static double sv_plan_rate(const struct sv *sv)
+{
+	double r = sv_plan.bps[opt_flag(sv->o, OPT_PORTABLE) ? 1 : 0];
+
+	return r > 0 ? r : sv->push.bytes_per_sec > 0 ? sv->push.bytes_per_sec : SV_PLAN_DEFAULT_BPS;
+}
+
+/* Under a notice, before each push (the final one): estimate it from the folder's size
+ * and the measured rate against the time left, and choose: push as usual;
+ * push at level 1 (when a slower level is configured) relying on the
+ * incremental push (unchanged files are only re-hashed); or skip and keep
+ * the last committed checkpoint.  Returns 1 to skip. */
+static int sv_plan_make(struct sv *sv, const char *dir)
+{
+	struct sv_pushq *q = &sv->push;
+	double left = sv->notice.deadline - prov_now(), rate = sv_plan_rate(sv), est, fast;
+	double unchanged = q->last.raw_bytes + q->last.ref_bytes > 0 && !opt_flag(sv->o, OPT_FULL) ?
+			   (double)q->last.ref_bytes / (double)(q->last.raw_bytes + q->last.ref_bytes) : 0;
+	int level = (int)opt_int(sv->o, OPT_LEVEL);
+
+	sv_dir_bytes_sum = 0;
+	nftw(dir, sv_dir_add, 16, FTW_PHYS);
+	est = SV_PLAN_MARGIN * (double)sv_dir_bytes_sum * (1 - unchanged) / rate +
+	      (double)sv_dir_bytes_sum * unchanged / SV_PLAN_HASH_BPS;
+	fast = level > 1 ? est / 2 : est;	/* level 1 runs about twice as fast as 3+ */
+	sv_plan.active = 1;
+	sv_plan.left = left;
+	sv_plan.level = level;
+	sv_plan.est = est;
+	if (est <= left || !q->last.seq) {
+		log_note("emergency plan: push '%s' (%.0f MB) as configured: estimate %.1f s, %.1f s left%s",
+			 dir, sv_dir_bytes_sum / 1e6, est, left,
+			 est > left ? " (nothing committed yet: push whatever the time)" : "");
+		return 0;
+	}
+	if (fast <= left) {
+		sv_plan.level = 1;
+		sv_plan.est = fast;
+		log_note("emergency plan: push '%s' at level 1 instead of %d: estimate %.1f s, %.1f s left",
+			 dir, level, fast, left);
+		return 0;
+	}
+	log_warn("emergency plan: skip pushing '%s' (%.0f MB, estimate %.1f s, %.1f s left); checkpoint "
+		 "%llu stays the newest in the store", dir, sv_dir_bytes_sum / 1e6, fast, left,
+		 (unsigned long long)q->last.seq);
+	sv_plan.active = 0;
+	return 1;
+}
+
+/* After a push: per-codec rates, and how the emergency estimate did. */
+static void sv_plan_learn(struct sv *sv, double rate)
+{
+	double *r = &sv_plan.bps[opt_flag(sv->o, OPT_PORTABLE) ? 1 : 0];
+
+	*r = *r > 0 ? 0.5 * *r + 0.5 * rate : rate;
+	if (sv_plan.active)
+		log_note("emergency push took %.1f s (estimated %.1f s, %.1f s were left)", sv->push.last.seconds,
+			 sv_plan.est, sv_plan.left);
+	sv_plan.active = 0;
+}
+
 static void sv_push_start(struct sv *sv)
 {
 	struct sv_pushq *q = &sv->push;
 
 	if (!q->store || q->running || !q->pending[0])
 		return;
+	if (sv->noticed && sv_plan_make(sv, q->pending)) {
+		q->pending[0] = 0;	/* skipped: the last committed checkpoint stands */
+		if (sv->state == SV_FINISHING)
+			sv_finish_done(sv);
+		return;
+	}
 	memcpy(q->active, q->pending, sizeof(q->active));
 	q->pending[0] = 0;
 	q->started_at = sv_mono();
@@ -149,6 +253,7 @@ void sv_push_done(struct sv *sv)
 		double secs = q->last.seconds > 0.001 ? q->last.seconds : 0.001;
 		double rate = (double)q->last.raw_bytes / secs;
 		q->bytes_per_sec = q->bytes_per_sec > 0 ? 0.5 * q->bytes_per_sec + 0.5 * rate : rate;
+		sv_plan_learn(sv, rate);
 		q->last_raw_bytes = q->last.raw_bytes;
 		memcpy(q->pushed, q->active, sizeof(q->pushed));
 		log_note("pushed '%s' as seq %llu: %.1f MB in %.2f s (%.0f MB/s, stored %.1f MB)",
@@ -209,7 +314,7 @@ double sv_push_estimate(const struct sv *sv)
 
 	if (!q->store || q->bytes_per_sec <= 0)
 		return 0;
-	return 1.25 * (double)q->last_raw_bytes / q->bytes_per_sec;
+	return SV_PLAN_MARGIN * (double)q->last_raw_bytes / sv_plan_rate(sv);
 }
 
 int sv_push_fd(const struct sv *sv) { return sv->push.store ? sv->push.done_fd[0] : -1; }

@@ -5,6 +5,7 @@
  * commit socket's clients, the notice file and the local start counter.
  */
 #include "sv.h"
+#include "hooks.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +34,8 @@ static int sv_is_interpreter(const char *base)
 	return 0;
 }
 
-/* --job, else the script's name: "python train.py" -> "train". */
+/* --job, else the Slurm job's name, else the script's name:
+ * "python train.py" -> "train". */
 static int sv_default_job(struct sv *sv)
 {
 	const char *j = opt_str(sv->o, OPT_JOB);
@@ -46,6 +48,8 @@ static int sv_default_job(struct sv *sv)
 		snprintf(sv->job, sizeof(sv->job), "%s", j);
 		return 0;
 	}
+	if (sv_slurm_job_name(sv->job, sizeof(sv->job)))
+		return 0;
 	j = "job";
 	for (char **a = sv->argv; *a; a++) {
 		const char *b = strrchr(*a, '/') ? strrchr(*a, '/') + 1 : *a;
@@ -180,6 +184,18 @@ static int sv_commit_check(struct sv *sv, const char *dir, char *err, size_t err
 	return 0;
 }
 
+/* With --store none a local commit is the commit: its event fires here
+ * (with a store, sv_push.c fires it once the checkpoint is in the store). */
+static void sv_local_commit_event(struct sv *sv, const char *dir, long long step)
+{
+	const char *name = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+
+	if (sv->push.store)
+		return;
+	sv_event(sv, "checkpoint-committed", json_pack("{s:s, s:s, s:I, s:b}", "dir", dir, "name", name,
+						       "step", (json_int_t)step, "local", 1));
+}
+
 static void sv_commit(struct sv *sv, int fd, const struct sv_commit_req *req)
 {
 	char err[4200];
@@ -196,6 +212,7 @@ static void sv_commit(struct sv *sv, int fd, const struct sv_commit_req *req)
 	sv_sock_reply(fd, 1, NULL);
 	sv->last_commit_at = prov_now();
 	log_info("checkpoint committed: '%s' (step %lld)", req->dir, req->step);
+	sv_local_commit_event(sv, req->dir, req->step);
 	sv_push_committed(sv, req->dir);
 }
 
@@ -212,6 +229,7 @@ void sv_on_commit_exit(struct sv *sv, int exited_cleanly)
 	}
 	if (run_newest_local(sv->ckpt_dir, &c) && c.committed_at > sv->last_commit_at) {
 		sv->last_commit_at = c.committed_at;
+		sv_local_commit_event(sv, c.path, c.step);
 		sv_push_committed(sv, c.path);
 	}
 }
@@ -285,17 +303,6 @@ void sv_clients_service(struct sv *sv, struct pollfd *pfd, int n)
 	}
 }
 
-/* ---- events ------------------------------------------------------------- */
-
-/* One event of the run (start, notice, checkpoint-committed, push-failed,
- * resume, migration, exit): hooks, metrics and the record hang off here.
- * Takes the reference to data (may be NULL). */
-void sv_event(struct sv *sv, const char *event, json_t *data)
-{
-	log_debug("event %s", event);
-	json_decref(data);
-}
-
 /* ---- set-up and tear-down -------------------------------------------- */
 
 static int sv_settings(struct sv *sv)
@@ -326,6 +333,17 @@ static int sv_signals(struct sv *sv)
 	if (sigprocmask(SIG_BLOCK, &set, &sv->orig_mask))
 		return log_fail(EX_OSERR, "sigprocmask: %s", strerror(errno));
 	sv_child_save_dispositions();
+	/* An ignored signal is discarded even while blocked, so one inherited
+	 * as ignored (a shell's `spotrun ... &` ignores SIGINT and SIGQUIT)
+	 * would never reach the signalfd: spotrun forwards these on purpose,
+	 * so they go back to the default, for us and for the command. */
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction sa;
+		if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN) {
+			log_debug("signal %d was ignored: restoring its default", sigs[i]);
+			signal(sigs[i], SIG_DFL);
+		}
+	}
 	signal(SIGPIPE, SIG_IGN);
 	sv->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sv->sigfd < 0)
@@ -355,6 +373,7 @@ static int sv_providers(struct sv *sv)
 
 static void sv_teardown(struct sv *sv)
 {
+	sv_events_close(sv);
 	prov_watch_stop(sv->watch);
 	sv_push_close(sv);
 	for (int i = 0; i < SV_MAX_CLIENTS; i++)
@@ -372,6 +391,44 @@ static void sv_teardown(struct sv *sv)
 	prov_notice_clear(&sv->notice);
 }
 
+/* Earlier starts on other machines count too: the job record's runs[]
+ * (a new machine has no local counter), like SLURM_RESTART_COUNT does. */
+static void sv_starts_from_record(struct sv *sv)
+{
+	int n = sv->push.store ? run_jobrec_count(sv->push.store, sv->job) : 0;
+
+	if (n > sv->starts_before)
+		sv->starts_before = n;
+}
+
+static void sv_event_start(struct sv *sv)
+{
+	json_t *argv = json_array();
+
+	for (char **a = sv->argv; *a; a++)
+		json_array_append_new(argv, json_string(*a));
+	sv_event(sv, "start", json_pack("{s:o, s:s, s:s, s:i}", "command", argv, "ckpt_dir",
+					sv->ckpt_dir, "store", run_store_url(sv->o), "restarts",
+					sv->starts_before));
+}
+
+/* After the loop: Slurm requeue, the exit event and its hooks, the
+ * --hook-strict verdict, the run's end in job.json.  Returns the exit code. */
+static int sv_wind_up(struct sv *sv)
+{
+	int rc = sv->final_code;
+
+	sv_slurm_requeue(sv);
+	sv_events_exit(sv, rc);
+	if (sv->hook_strict && hook_failures(sv->hooks) && rc == 0) {
+		log_error("%d hook(s) failed and --hook-strict is set: exiting %d",
+			  hook_failures(sv->hooks), EX_SOFTWARE);
+		rc = sv->final_code = EX_SOFTWARE;
+	}
+	sv_record_end(sv);
+	return rc;
+}
+
 int cmd_run(struct opts *o)
 {
 	struct sv *sv = calloc(1, sizeof(*sv));
@@ -382,6 +439,7 @@ int cmd_run(struct opts *o)
 	sv->o = o;
 	sv->argv = o->args;
 	sv->listen_fd = sv->sigfd = -1;
+	sv->run_index = -1;
 	sv->push.done_fd[0] = sv->push.done_fd[1] = -1;
 	srand48((long)getpid() ^ (long)time(NULL));
 	if (o->nargs < 1) {
@@ -393,13 +451,18 @@ int cmd_run(struct opts *o)
 	sv_state_load(sv);
 	if ((rc = sv_signals(sv)) || (rc = sv_providers(sv)))
 		goto out;
+	sv_slurm_setup(sv);
+	sv_starts_from_record(sv);
+	if ((rc = sv_events_open(sv)))
+		goto out;
+	sv_event_start(sv);
 	if ((rc = sv_restore(sv)))
 		goto out;
+	sv_events_record(sv);
 	sv_record_start(sv);
 	if ((rc = sv_start_child(sv)) || (rc = sv_loop(sv)))
 		goto out;
-	rc = sv->final_code;
-	sv_record_end(sv);
+	rc = sv_wind_up(sv);
 	if (rc == sv->exit_interrupted && sv->next == NEXT_INTERRUPTED)
 		log_note("interrupted: exiting %d so the scheduler retries", rc);
 out:

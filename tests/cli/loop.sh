@@ -84,4 +84,18 @@ t_store_unreachable_refuses_to_start_from_scratch() {
 	assert_eq "$(wc -l <"$T/err")" 1
 }
 
+t_encrypted_run_restores_with_its_key() {
+	ref=$(reference)
+	head -c 32 /dev/urandom >key.bin
+	head -c 32 /dev/urandom >other.bin
+	expect_rc 75 "$SR" --job enc --encrypt-key-file key.bin --simulate preempt@0.8 -- "$PY" "$TRAIN" $ARGS
+	# the store holds no plaintext of the state
+	if grep -rqa '"seed"' spotrun-store/enc/ckpt/*/data.tar.zst; then fail "plaintext in the store"; fi
+	rm -rf spotrun-ckpt
+	expect_rc 65 "$SR" --job enc --encrypt-key-file other.bin -- "$PY" "$TRAIN" $ARGS
+	assert_no_file spotrun-ckpt/enc/step-000005
+	expect_rc 0 "$SR" --job enc --encrypt-key-file key.bin -- "$PY" "$TRAIN" $ARGS
+	assert_eq "$OUT" "$ref" "digest after an encrypted restore"
+}
+
 run_tests

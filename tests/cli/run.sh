@@ -388,12 +388,6 @@ t_commit_validation() {
 	SPOTRUN_SOCKET=$T/nosock expect_rc 69 "$SR" commit gone-5
 	assert_file gone-5/.spotrun-complete
 }
-t_unimplemented_subcommands_64() {
-	for c in plan migrate; do
-		expect_rc 64 "$SR" $c
-		assert_contains "$ERR" "not yet implemented"
-	done
-}
 t_start_overhead_small() {
 	# median of 5: spotrun -- true must stay fast outside any cloud
 	for i in 1 2 3 4 5; do

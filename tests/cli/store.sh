@@ -84,7 +84,7 @@ t_roundtrip_tree() {
 
 t_plain_zstd_tar_restores() {
 	mk_tree ck
-	expect_rc 0 "$SR" push ck --job j --part-size 64K --store file://$T/st
+	expect_rc 0 "$SR" push ck --job j --part-size 64K --portable --store file://$T/st
 	data=$T/st/j/ckpt/00000001/data.tar.zst
 	assert_file "$data"
 	frames=$(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["parts"]))' \

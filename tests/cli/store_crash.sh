@@ -3,7 +3,8 @@
 # ~140 MB push with 1 MiB parts (so most kills land mid-flight): afterwards
 # ls shows only committed checkpoints, each intact; the next push and pull
 # succeed byte for byte; gc removes every leftover (claims, data without a
-# manifest, orphaned temporary files).
+# manifest, orphaned temporary files).  --full: an incremental push of the
+# unchanged folder would reference everything and be over too soon to kill.
 . "$(dirname "$0")/../lib.sh"
 
 # random_delay MAX_MS: prints a sleep argument between 0 and MAX_MS ms
@@ -17,13 +18,13 @@ t_kill9_during_push() {
 	python3 -c 'import sys; sys.stdout.write("abc def\n" * 3000000)' >ck/text
 	# how long one push takes, so the kills spread over all of it
 	start=$(now_ms)
-	expect_rc 0 "$SR" push ck --job k --part-size 1M
+	expect_rc 0 "$SR" push ck --job k --part-size 1M --full
 	span=$(( $(now_ms) - start ))
 	[ "$span" -gt 50 ] || span=50
 	[ "$span" -lt 999 ] || span=999
 	kills=0
 	for i in $(seq 20); do
-		"$SR" push ck --job k --part-size 1M 2>/dev/null &
+		"$SR" push ck --job k --part-size 1M --full 2>/dev/null &
 		pid=$!
 		sleep "$(random_delay "$span")"
 		kill -9 "$pid" 2>/dev/null && kills=$((kills + 1))
@@ -40,7 +41,7 @@ t_kill9_during_push() {
 	echo "committed $committed, uncommitted leftovers $leftovers"
 	expect_rc 0 "$SR" verify --job k
 	# the next push gets a fresh seq and commits; pull restores it exactly
-	expect_rc 0 "$SR" push ck --job k --part-size 1M
+	expect_rc 0 "$SR" push ck --job k --part-size 1M --full
 	expect_rc 0 "$SR" ls --job k --json
 	newest=$(printf '%s' "$OUT" | python3 -c 'import json,sys; print("%08d" % json.load(sys.stdin)[-1]["seq"])')
 	assert_eq "$newest" "$(ls $S | tail -1)" "newest seq is the highest"

@@ -192,8 +192,13 @@ static void wrong_types(void)
 	ASSERT_EQ(edited(NULL, -1, "gpu", json_string("H100")), EX_DATAERR);
 	ASSERT_EQ(edited(NULL, -1, "files", json_object()), EX_DATAERR);
 	ASSERT_EQ(edited(NULL, -1, "parts", json_array()), EX_DATAERR);
-	ASSERT_EQ(edited(NULL, -1, "format", json_integer(2)), EX_DATAERR);
+	ASSERT_EQ(edited(NULL, -1, "format", json_integer(CKPT_FORMAT + 1)), EX_DATAERR);
 	ASSERT_EQ(edited(NULL, -1, "format", json_string("1")), EX_DATAERR);
+	/* per-part codecs: bp1 needs format 2; unknown codecs are refused */
+	ASSERT_EQ(edited("parts", 1, "codec", json_string("bp1")), EX_DATAERR);
+	ASSERT_EQ(edited("parts", 1, "codec", json_string("lz4")), EX_DATAERR);
+	ASSERT_EQ(edited("parts", 1, "codec", json_integer(1)), EX_DATAERR);
+	ASSERT_EQ(edited("parts", 1, "codec", NULL), 0);	/* absent: zstd (format 1 readers) */
 	ASSERT_EQ(edited("files", 1, "size", json_string("3000000")), EX_DATAERR);
 	ASSERT_EQ(edited("files", 1, "size", json_integer(-1)), EX_DATAERR);
 	ASSERT_EQ(edited("files", 1, "mode", json_integer(010000)), EX_DATAERR);
@@ -255,6 +260,25 @@ static void step_from_name(void)
 	ASSERT_TRUE(!ckpt_job_ok("a/b") && !ckpt_job_ok(".x") && !ckpt_job_ok("") && !ckpt_job_ok("a b"));
 }
 
-CHECK_MAIN("ckpt_manifest", CHECK_CASE(round_trip), CHECK_CASE(null_step_and_gpu), CHECK_CASE(truncated),
+/* A bp1 part makes the manifest format 2 and round-trips its codec. */
+static void codec_per_part(void)
+{
+	struct ckpt_manifest a, b;
+	char *text;
+
+	sample(&a);
+	a.parts[1].codec = CKPT_CODEC_BP1;
+	text = ckpt_manifest_encode(&a);
+	ASSERT_TRUE(strstr(text, "\"format\": 2") != NULL);
+	ASSERT_EQ(ckpt_manifest_parse(text, strlen(text), &b), 0);
+	ASSERT_EQ(b.format, 2);
+	ASSERT_EQ(b.parts[0].codec, CKPT_CODEC_ZSTD);
+	ASSERT_EQ(b.parts[1].codec, CKPT_CODEC_BP1);
+	free(text);
+	ckpt_manifest_free(&a);
+	ckpt_manifest_free(&b);
+}
+
+CHECK_MAIN("ckpt_manifest", CHECK_CASE(round_trip), CHECK_CASE(codec_per_part), CHECK_CASE(null_step_and_gpu), CHECK_CASE(truncated),
 	   CHECK_CASE(wrong_types), CHECK_CASE(unsafe_paths), CHECK_CASE(wrong_hashes), CHECK_CASE(not_json),
 	   CHECK_CASE(step_from_name))
