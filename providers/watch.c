@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -38,6 +39,8 @@
 
 #define PROV_MAX_THREADS 16
 #define PROV_QUEUE 16
+
+struct prov_sim_style;
 
 struct prov_watch {
 	struct prov_config cfg;
@@ -61,6 +64,7 @@ struct prov_watch {
 	/* simulator */
 	enum prov_kind sim_kind;
 	double sim_at;
+	const struct prov_sim_style *sim_style;	/* NULL: generic simulated notice */
 };
 
 /* Detection order: metadata services first, then the environment. */
@@ -238,18 +242,81 @@ double prov_backoff(struct prov_src *s, int attempt, double base, double cap)
 
 /* ---- simulator and trigger file ---------------------------------------- */
 
+/* What a simulated notice looks like on each provider: the documented
+ * payload shape (PROVIDERS.md) with our deadline, and the usual lead time. */
+struct prov_sim_style {
+	const char *name;
+	double lead;		/* seconds between notice and deadline; <0: --signal-grace */
+};
+
+static const struct prov_sim_style prov_sim_styles[] = {
+	{ "aws", 120 }, { "gcp", 30 }, { "azure", 30 }, { "alibaba", 120 },
+	{ "kubernetes", -1 }, { "slurm", -1 }, { NULL, 0 },
+};
+
+static void prov_sim_time(double t, int rfc1123, char *buf, size_t n)
+{
+	time_t secs = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&secs, &tm);
+	strftime(buf, n, rfc1123 ? "%a, %d %b %Y %H:%M:%S GMT" : "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* The raw payload the provider would have served for this notice. */
+static char *prov_sim_payload(const char *prov, enum prov_kind kind, double deadline)
+{
+	char t[64], *out = NULL;
+	int rc = -1;
+
+	if (!strcmp(prov, "aws")) {
+		prov_sim_time(deadline, 0, t, sizeof(t));
+		rc = kind == PROV_REBALANCE ? asprintf(&out, "{\"noticeTime\": \"%s\"}", t)
+			: asprintf(&out, "{\"action\": \"%s\", \"time\": \"%s\"}",
+				   kind == PROV_TERMINATE ? "terminate" : "stop", t);
+	} else if (!strcmp(prov, "gcp")) {
+		out = strdup(kind == PROV_MAINTENANCE ? "TERMINATE_ON_HOST_MAINTENANCE" : "TRUE");
+		rc = out ? 0 : -1;
+	} else if (!strcmp(prov, "azure")) {
+		prov_sim_time(deadline, 1, t, sizeof(t));
+		rc = asprintf(&out, "{\"DocumentIncarnation\": 1, \"Events\": [{\"EventId\": "
+			      "\"00000000-0000-0000-0000-000000000001\", \"EventStatus\": \"Scheduled\", "
+			      "\"EventType\": \"%s\", \"ResourceType\": \"VirtualMachine\", "
+			      "\"Resources\": [\"spotrun-simulated\"], \"NotBefore\": \"%s\", "
+			      "\"Description\": \"simulated by spotrun\", \"EventSource\": \"Platform\", "
+			      "\"DurationInSeconds\": -1}]}",
+			      kind == PROV_TERMINATE ? "Terminate" : kind == PROV_MAINTENANCE ? "Freeze"
+			      : "Preempt", t);
+	} else if (!strcmp(prov, "alibaba")) {
+		prov_sim_time(deadline, 0, t, sizeof(t));
+		out = strdup(t);
+		rc = out ? 0 : -1;
+	} else {
+		out = strdup("{\"signal\": \"SIGTERM\"}");
+		rc = out ? 0 : -1;
+	}
+	return rc < 0 ? NULL : out;
+}
+
 static void *prov_simulate_thread(void *arg)
 {
 	struct prov_src *s = arg;
 	struct prov_watch *w = s->w;
 	struct prov_notice n;
-	char raw[160];
+	char raw[160], source[32];
 
 	if (prov_wait_until(w, w->sim_at))
 		return NULL;
-	prov_notice_make(&n, "simulate", w->sim_kind, w->cfg.signal_grace);
-	snprintf(raw, sizeof(raw), "{\"simulated\": \"%.100s\"}", w->cfg.simulate);
-	n.raw = strdup(raw);
+	if (w->sim_style) {
+		double lead = w->sim_style->lead < 0 ? w->cfg.signal_grace : w->sim_style->lead;
+		snprintf(source, sizeof(source), "simulate:%s", w->sim_style->name);
+		prov_notice_make(&n, source, w->sim_kind, lead);
+		n.raw = prov_sim_payload(w->sim_style->name, w->sim_kind, n.deadline);
+	} else {
+		prov_notice_make(&n, "simulate", w->sim_kind, w->cfg.signal_grace);
+		snprintf(raw, sizeof(raw), "{\"simulated\": \"%.100s\"}", w->cfg.simulate);
+		n.raw = strdup(raw);
+	}
 	prov_push(w, &n);
 	return NULL;
 }
@@ -289,13 +356,24 @@ static void *prov_trigger_thread(void *arg)
 	return NULL;
 }
 
-/* Parses "KIND@SECS" into kind and delay; -1 on error. */
-static int prov_parse_simulate(const char *spec, enum prov_kind *kind, double *delay)
+/* Parses "[PROVIDER:]KIND@SECS" (SECS may end in s, ms or m) into the
+ * provider style (NULL: generic), kind and delay; -1 on error. */
+static int prov_parse_simulate(const char *spec, const struct prov_sim_style **style,
+			       enum prov_kind *kind, double *delay)
 {
 	char kname[32];
-	const char *at = strchr(spec, '@');
+	const char *at = strchr(spec, '@'), *colon = strchr(spec, ':');
 	char *end;
 
+	*style = NULL;
+	if (colon && at && colon < at) {
+		for (const struct prov_sim_style *p = prov_sim_styles; p->name; p++)
+			if (strlen(p->name) == (size_t)(colon - spec) && !strncmp(spec, p->name, strlen(p->name)))
+				*style = p;
+		if (!*style)
+			return -1;
+		spec = colon + 1;
+	}
 	if (!at || (size_t)(at - spec) >= sizeof(kname) || at == spec)
 		return -1;
 	memcpy(kname, spec, (size_t)(at - spec));
@@ -303,12 +381,21 @@ static int prov_parse_simulate(const char *spec, enum prov_kind *kind, double *d
 	if (prov_kind_parse(kname, kind))
 		return -1;
 	*delay = strtod(at + 1, &end);
-	return end == at + 1 || *end || *delay < 0 ? -1 : 0;
+	if (end == at + 1 || *delay < 0 || !isfinite(*delay))
+		return -1;
+	if (!strcmp(end, "ms"))
+		*delay /= 1000;
+	else if (!strcmp(end, "m"))
+		*delay *= 60;
+	else if (*end && strcmp(end, "s"))
+		return -1;
+	return 0;
 }
 
 int prov_config_check(const struct prov_config *cfg)
 {
 	const char *act = getenv("SPOTRUN_AZURE_ACT_ON");
+	const struct prov_sim_style *style;
 	enum prov_kind k;
 	unsigned mask;
 	double d;
@@ -319,9 +406,11 @@ int prov_config_check(const struct prov_config *cfg)
 	if (!known)
 		return log_fail(EX_USAGE, "unknown provider '%s' (known: auto, none, aws, gcp, azure, "
 					  "alibaba, oci, ibm, runpod, vast)", cfg->force);
-	if (cfg->simulate && prov_parse_simulate(cfg->simulate, &k, &d))
-		return log_fail(EX_USAGE, "invalid --simulate '%s': expected KIND@SECONDS, KIND one of "
-					  "preempt, terminate, rebalance, maintenance", cfg->simulate);
+	if (cfg->simulate && prov_parse_simulate(cfg->simulate, &style, &k, &d))
+		return log_fail(EX_USAGE, "invalid --simulate '%s': expected [PROVIDER:]KIND@SECONDS, "
+					  "KIND one of preempt, terminate, rebalance, maintenance, "
+					  "PROVIDER one of aws, gcp, azure, alibaba, kubernetes, slurm",
+				cfg->simulate);
 	if (act && act[0] && prov_azure_parse_act_on(act, &mask))
 		return log_fail(EX_CONFIG, "invalid SPOTRUN_AZURE_ACT_ON '%s': expected a list of "
 					   "Preempt, Terminate, Freeze, Reboot, Redeploy", act);
@@ -521,7 +610,7 @@ int prov_watch_start(const struct prov_config *cfg, struct prov_watch **out)
 	pthread_once(&prov_curl_once, prov_curl_init);
 	prov_scheduler(w);
 	if (cfg->simulate) {
-		prov_parse_simulate(cfg->simulate, &w->sim_kind, &delay);
+		prov_parse_simulate(cfg->simulate, &w->sim_style, &w->sim_kind, &delay);
 		w->sim_at = prov_now() + delay;
 		if (prov_spawn_src(w, NULL, prov_simulate_thread))
 			goto fail_thread;

@@ -67,8 +67,9 @@ static const struct opt_def opt_table[OPT__COUNT] = {
 	  "SIGKILL this long after SIGTERM" },
 	{ OPT_NOTICE_TRIGGER, "notice-file", 0, OT_STR, "SPOTRUN_NOTICE_TRIGGER", NULL, CMD_RUN | CMD_WATCH, "PATH",
 	  "treat PATH appearing as an interruption notice" },
-	{ OPT_SIMULATE, "simulate", 0, OT_STR, "SPOTRUN_SIMULATE", NULL, CMD_RUN | CMD_WATCH, "KIND@SECS",
-	  "simulate a notice, e.g. preempt@30 (deadline: --signal-grace later)" },
+	{ OPT_SIMULATE, "simulate", 0, OT_STR, "SPOTRUN_SIMULATE", NULL, CMD_RUN | CMD_WATCH, "[PROV:]KIND@SECS",
+	  "rehearse a notice: preempt@30 (deadline --signal-grace later), or a provider's own "
+	  "payload and lead: aws:terminate@30s, gcp:preempt@10s, azure:preempt@5s" },
 	{ OPT_PROVIDER, "provider", 0, OT_STR, "SPOTRUN_PROVIDER_FORCE", "auto", CMD_RUN | CMD_DETECT | CMD_WATCH, "NAME",
 	  "auto, none, or a provider name" },
 	{ OPT_POLL_INTERVAL, "poll-interval", 0, OT_SECONDS, "SPOTRUN_POLL_INTERVAL", "2", CMD_RUN | CMD_WATCH, "SECS",

@@ -220,6 +220,30 @@ assert abs(n["lead_seconds"]-12) < 0.01, n
 assert n["raw"]=={"simulated":"terminate@0.2"}, n
 '
 }
+t_simulated_provider_payloads() {
+	cat >c.sh <<'EOS'
+trap 'cp "$SPOTRUN_NOTICE_FILE" notice.json; exit 0' USR1
+while :; do sleep 0.05; done
+EOS
+	expect_rc 75 "$SR" --provider none --simulate aws:terminate@200ms -- sh c.sh
+	python3 -c '
+import json
+n=json.load(open("notice.json"))
+assert n["source"]=="simulate:aws" and n["kind"]=="terminate", n
+assert abs(n["lead_seconds"]-120) < 0.01, n
+assert n["raw"]["action"]=="terminate" and n["raw"]["time"].endswith("Z"), n'
+	expect_rc 75 "$SR" --provider none --simulate azure:preempt@0.2s -- sh c.sh
+	python3 -c '
+import json
+n=json.load(open("notice.json"))
+assert n["source"]=="simulate:azure" and abs(n["lead_seconds"]-30) < 0.01, n
+assert n["raw"]["Events"][0]["EventType"]=="Preempt", n'
+	# a rebalance recommendation is an early push, never an exit
+	expect_rc 0 "$SR" --provider none --simulate aws:rebalance@0.1 -- sh -c 'sleep 0.6; exit 0'
+	assert_contains "$ERR" "rebalance recommendation"
+	expect_rc 64 "$SR" --simulate mars:preempt@1 -- true
+	expect_rc 64 "$SR" --simulate aws:preempt@soon -- true
+}
 t_notice_trigger_file() {
 	cat >c.sh <<'EOS'
 trap 'cp "$SPOTRUN_NOTICE_FILE" notice.json; exit 0' USR1
