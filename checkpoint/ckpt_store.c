@@ -328,22 +328,30 @@ int ckpt_jobs(struct xfer_store *st, char ***out, size_t *nout)
 	return 0;
 }
 
-/* Deletes one seq folder's keys, the manifest first (it stops existing at once). */
+/* Deletes one seq folder's keys, the manifest first (it stops existing at
+ * once), then the rest in one batch (DeleteObjects on S3). */
 static int ckpt_gc_one(struct xfer_store *st, const struct xfer_list *l, const struct ckpt_seqdir *d)
 {
+	const char **rest = calloc(d->n ? d->n : 1, sizeof(*rest));
+	size_t nrest = 0;
 	int rc = 0;
 
-	for (int pass = 0; pass < 2; pass++) {
-		for (size_t i = d->first; i < d->first + d->n; i++) {
-			const char *key = l->v[i].key;
-			int is_manifest = strlen(key) >= 13 && !strcmp(key + strlen(key) - 13, "manifest.json");
-			if (is_manifest != (pass == 0))
-				continue;
-			int r = xfer_delete(st, key);
-			if (r && r != XFER_NOTFOUND && !rc)
-				rc = r;
+	if (!rest)
+		return EX_OSERR;
+	for (size_t i = d->first; i < d->first + d->n; i++) {
+		const char *key = l->v[i].key;
+		int is_manifest = strlen(key) >= 13 && !strcmp(key + strlen(key) - 13, "manifest.json");
+		if (!is_manifest) {
+			rest[nrest++] = key;
+			continue;
 		}
+		int r = xfer_delete(st, key);
+		if (r && r != XFER_NOTFOUND && !rc)
+			rc = r;
 	}
+	if (!rc && nrest)
+		rc = xfer_delete_many(st, rest, nrest);
+	free(rest);
 	return rc;
 }
 

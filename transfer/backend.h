@@ -20,6 +20,8 @@ struct xfer_backend {
 	int (*head)(struct xfer_store *st, const char *key, uint64_t *size);
 	int (*list)(struct xfer_store *st, const char *prefix, struct xfer_list *out);
 	int (*del)(struct xfer_store *st, const char *key);
+	/* optional: many keys in one request (S3 DeleteObjects, at most 1000) */
+	int (*del_many)(struct xfer_store *st, const char *const *keys, size_t n);
 	int (*upload_begin)(struct xfer_store *st, const char *key, struct xfer_upload **out);
 	int (*upload_write)(struct xfer_upload *up, const void *buf, size_t len);
 	int (*upload_finish)(struct xfer_upload *up);

@@ -370,6 +370,95 @@ static int s3_del(struct xfer_store *xs, const char *key)
 	return rc;
 }
 
+/* Writes text escaped for XML character data. */
+static void s3_xml_text(FILE *f, const char *text)
+{
+	for (const char *c = text; *c; c++) {
+		if (*c == '&')
+			fputs("&amp;", f);
+		else if (*c == '<')
+			fputs("&lt;", f);
+		else if (*c == '>')
+			fputs("&gt;", f);
+		else if (*c == '"')
+			fputs("&quot;", f);
+		else
+			fputc(*c, f);
+	}
+}
+
+/* DeleteObjects: quiet mode, so the answer lists only the keys that failed. */
+struct s3_delres {
+	int errors;
+	char key[256], code[64];
+};
+
+static int s3_delres_cb(void *ud, const char *path, const char *text)
+{
+	struct s3_delres *d = ud;
+
+	if (!strcmp(path, "DeleteResult/Error/Key") && !d->errors)
+		snprintf(d->key, sizeof(d->key), "%s", text);
+	else if (!strcmp(path, "DeleteResult/Error/Code") && !d->errors++)
+		snprintf(d->code, sizeof(d->code), "%s", text);
+	return 0;
+}
+
+static char *s3_delete_body(struct s3_store *st, const char *const *keys, size_t n, size_t *len)
+{
+	char *out = NULL;
+	FILE *f = open_memstream(&out, len);
+
+	if (!f)
+		return NULL;
+	fputs("<Delete><Quiet>true</Quiet>", f);
+	for (size_t i = 0; i < n; i++) {
+		fputs("<Object><Key>", f);
+		s3_xml_text(f, st->prefix);
+		s3_xml_text(f, keys[i]);
+		fputs("</Key></Object>", f);
+	}
+	fputs("</Delete>", f);
+	if (fclose(f)) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+static int s3_del_many(struct xfer_store *xs, const char *const *keys, size_t n)
+{
+	struct s3_store *st = (struct s3_store *)xs;
+	struct s3_req r = { 0 };
+	struct s3_delres d = { 0 };
+	char md5[32];
+	size_t len = 0;
+	char *body = s3_delete_body(st, keys, n, &len);
+	int rc;
+
+	if (!body)
+		return log_fail(EX_OSERR, "s3: out of memory");
+	s3_add_query(&r, "delete", "");
+	s3_add_header(&r, "Content-Type", "application/xml");
+	xfer_http_md5_b64(body, len, md5); /* DeleteObjects requires a body checksum */
+	s3_add_header(&r, "Content-MD5", md5);
+	xfer_sigv4_sha256_hex(body, len, r.hash);
+	r.payload_hash = r.hash;
+	r.http.body = body;
+	r.http.body_len = len;
+	r.http.max_body = S3_XML_MAX;
+	if (!(rc = s3_req_init(st, &r, "POST", "")) && !(rc = s3_run(&r, "delete objects under", "", 0))) {
+		if (xfer_awsxml_parse(r.http.resp ? r.http.resp : "", r.http.resp_len, s3_delres_cb, &d))
+			rc = log_fail(EX_PROTOCOL, "s3: malformed DeleteObjects answer");
+		else if (d.errors && strcmp(d.code, "NoSuchKey"))
+			rc = log_fail(EX_UNAVAILABLE, "s3: %d of %zu deletes failed, first '%s': %s",
+				      d.errors, n, d.key, d.code);
+	}
+	s3_req_free(&r);
+	free(body);
+	return rc;
+}
+
 /* ---- ranged reads ---- */
 
 struct s3_range {
@@ -784,18 +873,7 @@ static char *s3_complete_body(struct s3_upload *up, size_t *len)
 	fputs("<CompleteMultipartUpload>", f);
 	for (int i = 0; i < up->nparts; i++) {
 		fprintf(f, "<Part><PartNumber>%d</PartNumber><ETag>", i + 1);
-		for (const char *c = up->etags[i]; *c; c++) {
-			if (*c == '&')
-				fputs("&amp;", f);
-			else if (*c == '<')
-				fputs("&lt;", f);
-			else if (*c == '>')
-				fputs("&gt;", f);
-			else if (*c == '"')
-				fputs("&quot;", f);
-			else
-				fputc(*c, f);
-		}
+		s3_xml_text(f, up->etags[i]);
 		fputs("</ETag></Part>", f);
 	}
 	fputs("</CompleteMultipartUpload>", f);
@@ -1047,6 +1125,7 @@ const struct xfer_backend xfer_s3_backend = {
 	.head = s3_head,
 	.list = s3_list,
 	.del = s3_del,
+	.del_many = s3_del_many,
 	.upload_begin = s3_upload_begin,
 	.upload_write = s3_upload_write,
 	.upload_finish = s3_upload_finish,

@@ -98,6 +98,25 @@ int xfer_delete(struct xfer_store *st, const char *key)
 	return st->be->del(st, key);
 }
 
+int xfer_delete_many(struct xfer_store *st, const char *const *keys, size_t n)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n && !rc; i += 1000) {
+		size_t k = n - i < 1000 ? n - i : 1000;
+		if (st->be->del_many) {
+			rc = st->be->del_many(st, keys + i, k);
+			continue;
+		}
+		for (size_t j = i; j < i + k && !rc; j++) {
+			rc = st->be->del(st, keys[j]);
+			if (rc == XFER_NOTFOUND)
+				rc = 0;
+		}
+	}
+	return rc;
+}
+
 int xfer_upload_begin(struct xfer_store *st, const char *key, struct xfer_upload **out)
 {
 	int rc = st->be->upload_begin(st, key, out);

@@ -68,6 +68,9 @@ int xfer_head(struct xfer_store *st, const char *key, uint64_t *size);
 int xfer_list(struct xfer_store *st, const char *prefix, struct xfer_list *out);
 void xfer_list_free(struct xfer_list *l);
 int xfer_delete(struct xfer_store *st, const char *key);
+/* Deletes many keys (missing ones are not an error): one DeleteObjects
+ * request per 1000 keys on S3, one call per key elsewhere. */
+int xfer_delete_many(struct xfer_store *st, const char *const *keys, size_t n);
 
 /* A large object written as a sequential stream; the backend cuts it into
  * upload parts and sends them in parallel (bounded: memory stays within

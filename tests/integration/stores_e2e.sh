@@ -121,6 +121,19 @@ t_run_loop_on_s3_restores_on_a_new_machine() {
 import json; j=json.load(open("job.json"))
 assert len(j["runs"])==2 and j["runs"][0]["exit"]==75 and j["runs"][1]["exit"]==0, j["runs"]'
 }
+t_gc_deletes_in_batches() {
+	for i in 1 2 3 4; do
+		mkckpt g$i 1
+		expect_rc 0 S3 push g$i --job gcb --store s3://e2e/gc --step $i --full
+	done
+	expect_rc 0 S3 gc -v --keep 1 --job gcb --store s3://e2e/gc
+	expect_rc 0 aws --endpoint-url "$MOTO" s3 ls --recursive s3://e2e/gc/gcb/ckpt/
+	assert_not_contains "$OUT" "ckpt/00000001/"
+	assert_not_contains "$OUT" "ckpt/00000003/"
+	assert_contains "$OUT" "ckpt/00000004/manifest.json"
+	assert_contains "$OUT" "ckpt/00000004/data.tar.zst"
+	expect_rc 0 S3 verify --job gcb --store s3://e2e/gc
+}
 t_store_unreachable_run_exits_69() {
 	expect_rc 69 "$SR" --job un --store s3://e2e/x --endpoint http://127.0.0.1:9 -- sh -c 'echo started >started'
 	assert_contains "$ERR" "http://127.0.0.1:9 unreachable"
