@@ -43,7 +43,10 @@ TOOL_BINS := $(TOOL_SRCS:tests/tools/%.c=$(BUILD)/tools/%)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all deps check test unit demo bench fuzz fuzz-libfuzzer clean
+.PHONY: all deps check test unit demo bench fuzz fuzz-libfuzzer install clean
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
 all: $(BIN) $(UNIT_BINS) $(TOOL_BINS)
 
 $(BUILD)/%.o: %.c
@@ -102,6 +105,13 @@ fuzz-libfuzzer:
 	for f in $(FUZZ_SRCS); do \
 		clang $(filter-out -MMD -MP,$(CFLAGS)) -fsanitize=fuzzer -o build-fuzz/$$(basename $$f .c) \
 			$$f build-fuzz/libspotrun.a $(LDFLAGS) $(LDLIBS) || exit 1; done
+
+# The binary, its man page, bash completion and the default price catalog.
+install: $(BIN)
+	install -D -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/spotrun
+	install -D -m 644 docs/spotrun.1 $(DESTDIR)$(PREFIX)/share/man/man1/spotrun.1
+	install -D -m 644 contrib/bash-completion/spotrun $(DESTDIR)$(PREFIX)/share/bash-completion/completions/spotrun
+	install -D -m 644 examples/catalog.json $(DESTDIR)/usr/share/spotrun/catalog.json
 
 clean:
 	rm -rf build build-san build-fuzz spotrun spotrun-san
