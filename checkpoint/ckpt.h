@@ -131,6 +131,13 @@ int ckpt_gc(struct xfer_store *st, const char *job, unsigned keep, int dry_run);
  * NULL when no NVIDIA library or GPU is present.  Loads libnvidia-ml /
  * libcudart with dlopen, so it works (returning NULL) on machines without. */
 char *ckpt_gpu_fingerprint(void);
+/* The GPU fingerprint checkpoint seq of job recorded (*gpu malloc'd JSON
+ * text, NULL when it recorded none); whether two fingerprints are the same
+ * hardware (same device count and names; memory and driver may differ); a
+ * short summary: "2x NVIDIA H100 80GB" or "no GPU". */
+int ckpt_gpu_recorded(struct xfer_store *st, const char *job, uint64_t seq, char **gpu);
+int ckpt_gpu_same(const char *a, const char *b);
+void ckpt_gpu_summary(const char *fp, char *out, size_t n);
 
 #define CKPT_KEY_LEN 32
 /* Reads a user key file: exactly 32 bytes, or 64 hex digits (a trailing

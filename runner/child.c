@@ -65,7 +65,8 @@ static void sv_child_restore_rt(void)
 static const char *const sv_protocol_vars[] = {
 	"SPOTRUN_JOB", "SPOTRUN_CKPT_DIR", "SPOTRUN_RESUME_DIR", "SPOTRUN_RESUME_STEP",
 	"SPOTRUN_RESTARTS", "SPOTRUN_NOTICE_FILE", "SPOTRUN_SOCKET", "SPOTRUN_PROVIDER",
-	"SPOTRUN_REGION", "SPOTRUN_INSTANCE_TYPE", "SPOTRUN_LIFECYCLE", NULL,
+	"SPOTRUN_REGION", "SPOTRUN_INSTANCE_TYPE", "SPOTRUN_LIFECYCLE", "SPOTRUN_HARDWARE_CHANGED",
+	"SPOTRUN_HARDWARE_OLD", "SPOTRUN_HARDWARE_NEW", NULL,
 };
 
 static int sv_env_add(struct sv_env *e, const char *name, const char *value)
@@ -132,6 +133,11 @@ int sv_env_build(struct sv_env *e, const struct sv_start *s)
 			rc |= sv_env_add(e, "SPOTRUN_INSTANCE_TYPE", s->id->instance_type);
 		if (s->id->lifecycle[0])
 			rc |= sv_env_add(e, "SPOTRUN_LIFECYCLE", s->id->lifecycle);
+	}
+	if (s->hw_old && s->hw_new) {
+		rc |= sv_env_add(e, "SPOTRUN_HARDWARE_CHANGED", "1");
+		rc |= sv_env_add(e, "SPOTRUN_HARDWARE_OLD", s->hw_old);
+		rc |= sv_env_add(e, "SPOTRUN_HARDWARE_NEW", s->hw_new);
 	}
 	for (size_t i = first_owned; i < e->n; i++)
 		e->owned[i] = 1;

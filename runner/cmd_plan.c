@@ -37,11 +37,6 @@ struct plan_job {
 	double lost_hours;		/* half the checkpoint interval; -1 unknown */
 };
 
-/* Shared with sv_restore.c (runner.h belongs to the lead: these two are
- * declared there by hand until they move into it). */
-int run_jobrec_migration(struct xfer_store *st, const char *job, json_t *base, json_t *rec);
-json_t *run_migration_who(void);
-
 static double plan_time(const char *rfc3339)
 {
 	struct tm tm = { 0 };

@@ -108,6 +108,8 @@ static const struct opt_def opt_table[OPT__COUNT] = {
 	  "refuse a migration whose estimated cost is higher" },
 	{ OPT_MIGRATE, "migrate", 0, OT_STR, "SPOTRUN_MIGRATE", "deny", CMD_RUN, "POLICY",
 	  "checkpoint elsewhere than where we run: deny, allow, or max-cost=USD" },
+	{ OPT_HARDWARE_CHANGE, "hardware-change", 0, OT_STR, "SPOTRUN_HARDWARE_CHANGE", "warn", CMD_RUN, "POLICY",
+	  "checkpoint made on other GPUs (type or count): deny (exit 78), warn, or allow" },
 	{ OPT_PORTABLE, "portable", 0, OT_FLAG, "SPOTRUN_PORTABLE", NULL, CMD_RUN | CMD_PUSH | CMD_MIGRATE, NULL,
 	  "plain zstd frames only, so zstd -dc data.tar.zst | tar -x works without spotrun" },
 	{ OPT_FULL, "full", 0, OT_FLAG, "SPOTRUN_FULL", NULL, CMD_RUN | CMD_PUSH, NULL,

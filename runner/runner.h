@@ -33,7 +33,7 @@ enum opt_id {
 	OPT_HOOK, OPT_HOOKS_DIR, OPT_HOOK_TIMEOUT, OPT_HOOK_STRICT, OPT_SLURM_REQUEUE,
 	OPT_METRICS_FILE,
 	/* migration [6/7] */
-	OPT_CATALOG, OPT_TARGETS, OPT_HOURS, OPT_MAX_COST, OPT_MIGRATE,
+	OPT_CATALOG, OPT_TARGETS, OPT_HOURS, OPT_MAX_COST, OPT_MIGRATE, OPT_HARDWARE_CHANGE,
 	/* codec, incremental, encryption [7/7] */
 	OPT_PORTABLE, OPT_FULL, OPT_ENCRYPT_KEY_FILE,
 	OPT_CA_BUNDLE,
@@ -114,6 +114,11 @@ struct json_t;
 int run_jobrec_run(struct xfer_store *st, const char *job, char **argv, int index, struct json_t *run);
 int run_event_put(struct xfer_store *st, const char *job, const char *host, struct json_t *ev);
 void run_now_iso(char *buf, size_t n);
+/* Migration records (cmd_plan.c): append rec to job.json's migrations[]
+ * (creating the record from base when missing); who/where made the move. */
+int run_jobrec_migration(struct xfer_store *st, const char *job, struct json_t *base,
+			 struct json_t *rec);
+struct json_t *run_migration_who(void);
 /* Makes a job id store-safe: [A-Za-z0-9._-], not starting with '.'. */
 void run_job_sanitize(char *job);
 
@@ -165,6 +170,9 @@ struct sv_start {
 	long long resume_step;
 	int restarts;
 	const struct prov_identity *id;	/* NULL until detection settles */
+	/* resuming a checkpoint made on other hardware (--hardware-change warn or
+	 * allow): compact JSON fingerprints, "null" for no GPU; NULL otherwise */
+	const char *hw_old, *hw_new;
 };
 int sv_env_build(struct sv_env *e, const struct sv_start *s);
 void sv_env_free(struct sv_env *e);

@@ -73,6 +73,8 @@ int sv_start_child(struct sv *sv)
 	sv_find_resume(sv, &s);
 	s.restarts = sv->starts_before + sv->restarts;
 	s.id = sv->id_settled ? &sv->id : NULL;
+	if (sv->hw_changed && !strcmp(s.resume_dir, sv->hw_dir))
+		s.hw_old = sv->hw_old, s.hw_new = sv->hw_new;
 	if ((rc = sv_env_build(&env, &s)))
 		return rc;
 	if (s.resume_dir[0])

@@ -85,6 +85,11 @@ struct sv {
 	double last_commit_at;	/* CLOCK_REALTIME of the newest commit */
 	struct sv_pushq push;
 	int run_index;		/* this run's entry in job.json, -1 unknown */
+	/* sv_restore: the restored checkpoint was made on other GPUs; the child
+	 * resuming from hw_dir gets both fingerprints ("null": no GPU) */
+	int hw_changed;
+	char hw_old[16384], hw_new[16384];
+	char hw_dir[PATH_MAX + 320];
 	char run_started[40];
 
 	/* schedulers, hooks, observability (sv_events.c, slurm.c, metrics.c) */

@@ -15,6 +15,14 @@
  * the move costs and exits 78 with the flags that allow it; allow, or
  * max-cost=USD with the estimate within it, pulls directly and records the
  * migration in job.json.
+ *
+ * Hardware (docs/guide.md "Hardware changes"): the GPU fingerprint recorded
+ * in the newest committed checkpoint is compared with this machine's.  A
+ * different device count or multiset of device names (no GPU counts as
+ * zero devices) is a hardware change: --hardware-change deny exits 78 before
+ * anything is pulled; warn (default) logs a warning, allow an info line,
+ * and the child resuming from the restored folder gets
+ * SPOTRUN_HARDWARE_CHANGED=1, SPOTRUN_HARDWARE_OLD and SPOTRUN_HARDWARE_NEW.
  */
 #include "sv.h"
 
@@ -29,10 +37,6 @@
 #include "xfer.h"
 
 #define SV_ID_WAIT 0.5
-
-/* Defined in cmd_plan.c (declared here until runner.h carries them). */
-int run_jobrec_migration(struct xfer_store *st, const char *job, json_t *base, json_t *rec);
-json_t *run_migration_who(void);
 
 /* ---- resume policy ---------------------------------------------------- */
 
@@ -187,6 +191,71 @@ static void sv_move_record(struct sv *sv, const struct sv_move *m, const struct 
 	json_decref(who);
 }
 
+/* ---- hardware -------------------------------------------------------- */
+
+enum sv_hw_policy { SV_HW_DENY, SV_HW_WARN, SV_HW_ALLOW, SV_HW_BAD = -1 };
+
+static enum sv_hw_policy sv_hw_policy(const struct opts *o)
+{
+	const char *p = opt_str(o, OPT_HARDWARE_CHANGE);
+
+	if (!p || !strcmp(p, "warn"))
+		return SV_HW_WARN;
+	if (!strcmp(p, "deny"))
+		return SV_HW_DENY;
+	if (!strcmp(p, "allow"))
+		return SV_HW_ALLOW;
+	log_error("--hardware-change: '%s' is not deny, warn or allow", p);
+	return SV_HW_BAD;
+}
+
+static void sv_hw_keep(char *dst, size_t n, const char *fp)
+{
+	if (snprintf(dst, n, "%s", fp ? fp : "null") >= (int)n) {
+		log_warn("GPU fingerprint too long for the child's environment; passing its count only");
+		json_t *j = json_loads(fp, 0, NULL);
+		snprintf(dst, n, "{\"count\":%lld}", (long long)json_integer_value(json_object_get(j, "count")));
+		json_decref(j);
+	}
+}
+
+/* Compares the GPUs checkpoint seq was made on with ours: 0 go on (a change
+ * noted in sv->hw_*), EX_CONFIG refused, or a store error. */
+static int sv_hw_check(struct sv *sv, uint64_t seq, enum sv_hw_policy pol)
+{
+	char *old = NULL, *now = NULL, so[512], sn[512];
+	int rc;
+
+	if ((rc = ckpt_gpu_recorded(sv->push.store, sv->job, seq, &old)))
+		return rc;
+	now = ckpt_gpu_fingerprint();
+	if (ckpt_gpu_same(old, now))
+		goto out;
+	ckpt_gpu_summary(old, so, sizeof(so));
+	ckpt_gpu_summary(now, sn, sizeof(sn));
+	if (pol == SV_HW_DENY) {
+		rc = log_fail(EX_CONFIG, "hardware changed since checkpoint seq %llu of '%s' (old: %s, new: %s); "
+			      "not resuming (--hardware-change deny); rerun with --hardware-change warn or allow",
+			      (unsigned long long)seq, sv->job, so, sn);
+		goto out;
+	}
+	if (pol == SV_HW_WARN)
+		log_warn("hardware changed since checkpoint seq %llu of '%s' (old: %s, new: %s); resuming "
+			 "(SPOTRUN_HARDWARE_CHANGED=1 for the command)", (unsigned long long)seq, sv->job, so, sn);
+	else
+		log_info("hardware changed since checkpoint seq %llu of '%s' (old: %s, new: %s); resuming "
+			 "(--hardware-change allow)", (unsigned long long)seq, sv->job, so, sn);
+	log_info("old GPU fingerprint: %s", old ? old : "null");
+	log_info("new GPU fingerprint: %s", now ? now : "null");
+	sv->hw_changed = 1;
+	sv_hw_keep(sv->hw_old, sizeof(sv->hw_old), old);
+	sv_hw_keep(sv->hw_new, sizeof(sv->hw_new), now);
+out:
+	free(old);
+	free(now);
+	return rc;
+}
+
 /* ---- restoring before the first start -------------------------------- */
 
 /* Pulls checkpoint i of v into the checkpoint folder: 0 done, EX_DATAERR
@@ -229,8 +298,11 @@ int sv_restore(struct sv *sv)
 	struct ckpt_info *v = NULL;
 	size_t n = 0;
 	int have_local = run_newest_local(sv->ckpt_dir, &local), rc, checked = 0;
+	enum sv_hw_policy hw = sv_hw_policy(sv->o);
 	double max;
 
+	if (hw == SV_HW_BAD)
+		return EX_USAGE;
 	if (!sv->push.store)
 		return 0;
 	if (sv_policy(sv->o, &max) < 0)
@@ -239,6 +311,9 @@ int sv_restore(struct sv *sv)
 	 * would commit older progress as newer sequence numbers */
 	if ((rc = ckpt_list(sv->push.store, sv->job, &v, &n)))
 		return rc;
+	/* the newest committed checkpoint tells on what the job ran last */
+	if (n > 0 && (rc = sv_hw_check(sv, v[n - 1].seq, hw)))
+		goto out;
 	for (size_t i = n; i-- > 0;) {
 		const char *lname = have_local ? strrchr(local.path, '/') + 1 : "";
 		if (have_local && (!strcmp(lname, v[i].name) ||
@@ -270,6 +345,8 @@ int sv_restore(struct sv *sv)
 	if (have_local) /* never pushed (or the store lost it): push it now */
 		sv_push_committed(sv, local.path);
 out:
+	if (rc == 0 && sv->hw_changed && run_newest_local(sv->ckpt_dir, &local)) /* what the first start resumes */
+		snprintf(sv->hw_dir, sizeof(sv->hw_dir), "%s", local.path);
 	free(v);
 	return rc;
 }

@@ -43,3 +43,8 @@ if [ -n "$missing" ]; then
 	$SUDO apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
+
+# groff (tests/cli/docs.sh renders docs/spotrun.1 with man, else groff)
+command -v man >/dev/null 2>&1 || command -v groff >/dev/null 2>&1 ||
+	{ SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"; $SUDO apt-get update -qq &&
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends groff-base >/dev/null; }

@@ -219,7 +219,7 @@ static int file_open(const char *url, const struct xfer_opts *opts, struct xfer_
 	n = strlen(fs->root);
 	while (n > 1 && fs->root[n - 1] == '/')
 		fs->root[--n] = 0;
-	snprintf(fs->base.display, sizeof(fs->base.display), "file://%s", fs->root);
+	snprintf(fs->base.display, sizeof(fs->base.display), "file://%.490s", fs->root);
 	if (opts)
 		fs->base.opts = *opts;
 	*out = &fs->base;
