@@ -94,6 +94,7 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	@sh tests/bench.sh
 	@sh tests/bench_s3.sh
+	@sh tests/bench_start.sh
 
 fuzz: $(FUZZ_BINS)
 

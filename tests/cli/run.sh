@@ -413,11 +413,19 @@ t_commit_validation() {
 	assert_file gone-5/.spotrun-complete
 }
 t_start_overhead_small() {
-	# median of 5: spotrun -- true must stay fast outside any cloud
-	for i in 1 2 3 4 5; do
-		a=$(now_ms); "$SR" -- true; echo $(( $(now_ms) - a ))
-	done | sort -n | sed -n 3p >med
-	assert_range "$(cat med)" 0 250 "median ms of 'spotrun -- true'"
+	# what spotrun adds to a command outside any cloud (every metadata
+	# endpoint a closed port): the median of 7 runs minus the median of the
+	# bare command, measured side by side so machine load cancels out.
+	# Generous: the sanitizer build runs this too; `make bench` prints the
+	# real figure.
+	for i in 1 2 3 4 5 6 7; do
+		a=$(date +%s%N); true; /bin/true; b=$(date +%s%N)
+		"$SR" -- /bin/true; c=$(date +%s%N)
+		echo "$(( (b - a) / 1000000 )) $(( (c - b) / 1000000 ))"
+	done >times
+	bare=$(cut -d' ' -f1 times | sort -n | sed -n 4p)
+	with=$(cut -d' ' -f2 times | sort -n | sed -n 4p)
+	assert_range $((with - bare)) -50 300 "median ms that 'spotrun -- true' adds"
 }
 
 run_tests
