@@ -3,7 +3,8 @@
  * machine (state x event -> small handler, after s6-supervise) that waits in
  * exactly one place: poll() over a signalfd, the provider watch pipe, the
  * commit socket and its clients, with one deadline computed from every
- * timer (grace, kill, restart backoff, drain, client timeouts).  No sleep().
+ * timer (grace, kill, restart backoff, drain, client timeouts); it never
+ * sleeps.
  *
  *   RUNNING --notice--> NOTICED --term_at--> TERMINATING --kill_at--> KILLING
  *      |                   |                     |                       |
