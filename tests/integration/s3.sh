@@ -296,6 +296,9 @@ t_gs_with_metadata_bearer_token() {
 # fault_stub STATUS CODE [FAIL_FIRST]: a fake S3 endpoint; sets $FAULT (URL) and $FPID
 fault_stub() {
 	printf '{"status": %s, "code": "%s"%s}' "$1" "$2" "${3:+, \"fail_first\": $3}" >f.json
+	# a fresh output file each time: the background redirection truncates it
+	# only once the child runs, after wait_for may have read the old port
+	rm -f fstub.out
 	python3 "$STUB" s3fault f.json "$T/fault.log" >fstub.out 2>&1 &
 	FPID=$!
 	wait_for "grep -q '^port ' fstub.out" 10 || fail "stub did not start"
