@@ -2,6 +2,8 @@
 # A test file defines functions named t_* and ends with `run_tests`: each
 # runs in its own subshell with `set -e`, in a fresh temp folder $T, and
 # prints "PASS file/name" or "FAIL file/name: why".  Asserts print both values.
+# A test that cannot run here prints the reason and exits 77: "SKIP ...",
+# counted apart, never as a pass.
 #
 # Every metadata endpoint override points at a closed port on 127.0.0.1 so
 # that no test ever sends a packet off this machine; tests that serve a
@@ -77,6 +79,8 @@ run_tests() {
 		rc=$?
 		if [ $rc -eq 0 ]; then
 			echo "PASS $SUITE/${t#t_}"
+		elif [ $rc -eq 77 ]; then # a test that cannot run here says why
+			echo "SKIP $SUITE/${t#t_}: $(tail -1 "$T.log")"
 		else
 			echo "FAIL $SUITE/${t#t_}: exit $rc"
 			sed 's/^/    /' "$T.log" | tail -25

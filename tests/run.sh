@@ -12,7 +12,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 : "${SPOTRUN_BUILD:=$top/build}"
 export SPOTRUN_BIN SPOTRUN_BUILD SPOTRUN_TOP="$top"
 log_dir=$(mktemp -d "${TMPDIR:-/tmp}/spotrun-tests.XXXXXX")
-passed=0; failed=0; failures=""
+passed=0; failed=0; skipped=0; failures=""
 
 want() {
 	[ -z "$FILTERS" ] && return 0
@@ -28,6 +28,8 @@ run_one() { # name command...
 	timeout -k 10 900 "$@" >"$out" 2>&1
 	rc=$?
 	p=$(grep -c '^PASS ' "$out"); f=$(grep -c '^FAIL ' "$out")
+	k=$(grep -c '^SKIP ' "$out"); skipped=$((skipped + k))
+	grep '^SKIP ' "$out" | sed 's/^/    /' || true
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
 		echo "FAIL $name: exited $rc with no FAIL line" >>"$out"; f=1
 	fi
@@ -58,5 +60,9 @@ done
 
 [ -n "$failures" ] && echo "failed:$failures (logs in $log_dir)"
 [ -z "$failures" ] && rm -rf "$log_dir"
-echo "$passed passed, $failed failed"
+if [ "$skipped" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
