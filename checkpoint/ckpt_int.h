@@ -149,7 +149,9 @@ int ckpt_scan(const char *dir, struct ckpt_manifest *m);
 void ckpt_hex(const unsigned char *sha, char out[2 * CKPT_SHA_LEN + 1]);
 int ckpt_unhex(const char *hex, unsigned char *sha);	/* 0 or -1 */
 void ckpt_rfc3339(time_t t, char out[40]);
-double ckpt_now(void);				/* monotonic seconds */
+double ckpt_now(void);
+/* Fills a push/pull result from the manifest; t0 is when the work began. */
+void ckpt_result_fill(struct ckpt_result *r, const struct ckpt_manifest *m, double t0);				/* monotonic seconds */
 int ckpt_nworkers(int workers);			/* 0 -> cores, clamped */
 /* "<job>/ckpt/<seq 8 digits>/<leaf>" */
 void ckpt_key(char *out, size_t n, const char *job, uint64_t seq, const char *leaf);

@@ -634,15 +634,8 @@ int ckpt_push(struct xfer_store *st, const char *dir, const struct ckpt_push_opt
 	claimed = 1;
 	rc = push_commit(st, &ps, rootfd, o, ckpt_nworkers(o->workers));
 	if (rc == 0 && r) {
-		memset(r, 0, sizeof(*r));
-		r->seq = m.seq;
-		r->step = m.step;
-		r->raw_bytes = m.raw_bytes;
-		r->stored_bytes = m.stored_bytes;
-		r->files = m.nfiles;
-		r->seconds = ckpt_now() - t0;
+		ckpt_result_fill(r, &m, t0);
 		r->ref_bytes = refb;
-		snprintf(r->name, sizeof(r->name), "%s", m.name);
 	}
 out:
 	if (rc && claimed) {

@@ -116,14 +116,7 @@ int ckpt_pull(struct xfer_store *st, uint64_t seq, const char *dest, const struc
 	if (rc)
 		ckpt_rmtree(rp.tmp);
 	if (!rc && r) {
-		memset(r, 0, sizeof(*r));
-		r->seq = m.seq;
-		r->step = m.step;
-		r->raw_bytes = m.raw_bytes;
-		r->stored_bytes = m.stored_bytes;
-		r->files = m.nfiles;
-		r->seconds = ckpt_now() - t0;
-		snprintf(r->name, sizeof(r->name), "%s", m.name);
+		ckpt_result_fill(r, &m, t0);
 	}
 out:
 	ckpt_manifest_free(&m);

@@ -245,3 +245,15 @@ void ckpt_utf8_end(struct ckpt_locale l)
 	uselocale(l.old);
 	freelocale(l.utf8);
 }
+
+void ckpt_result_fill(struct ckpt_result *r, const struct ckpt_manifest *m, double t0)
+{
+	memset(r, 0, sizeof(*r));
+	r->seq = m->seq;
+	r->step = m->step;
+	r->raw_bytes = m->raw_bytes;
+	r->stored_bytes = m->stored_bytes;
+	r->files = m->nfiles;
+	r->seconds = ckpt_now() - t0;
+	snprintf(r->name, sizeof(r->name), "%s", m->name);
+}

@@ -69,22 +69,6 @@ static json_t *ls_events(struct xfer_store *st, const char *job)
 	return a;
 }
 
-static json_t *ls_jobrec(struct xfer_store *st, const char *job)
-{
-	char key[300], *buf = NULL;
-	size_t len = 0;
-	json_t *o = NULL;
-
-	snprintf(key, sizeof(key), "%s/job.json", job);
-	if (xfer_get(st, key, &buf, &len, 4u << 20) == 0)
-		o = json_loadb(buf, len, 0, NULL);
-	free(buf);
-	if (!json_is_object(o)) {
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
 
 #define LS_S(o, k) (json_string_value(json_object_get((o), (k))) ?: "-")
 #define LS_N(o, k) json_number_value(json_object_get((o), (k)))
@@ -166,7 +150,7 @@ static int store_ls_job(struct xfer_store *st, const char *job, int as_json)
 
 	if (rc)
 		return rc;
-	rec = ls_jobrec(st, job);
+	rec = run_jobrec_read(st, job);
 	if (as_json) {
 		json_t *a = json_array();
 		for (size_t i = 0; a && i < n; i++)

@@ -371,17 +371,12 @@ json_t *run_migration_who(void)
  * record yet, base (another store's record) is the starting point. */
 int run_jobrec_migration(struct xfer_store *st, const char *job, json_t *base, json_t *rec)
 {
-	char key[512], *buf = NULL, *s = NULL, now[40];
-	size_t len = 0;
-	json_t *o = NULL, *a;
-	int rc, got;
+	char key[512], *s = NULL, now[40];
+	json_t *o = run_jobrec_read(st, job), *a;
+	int rc;
 
 	snprintf(key, sizeof(key), "%s/job.json", job);
-	got = xfer_get(st, key, &buf, &len, 4u << 20);
-	if (!got)
-		o = json_loadb(buf, len, 0, NULL);
-	if (!json_is_object(o)) {
-		json_decref(o);
+	if (!o) {
 		run_now_iso(now, sizeof(now));
 		o = json_is_object(base) ? json_deep_copy(base)
 		    : json_pack("{s:i, s:s, s:s, s:[]}", "version", 1, "job", job, "created", now, "runs");
@@ -402,7 +397,6 @@ oom:
 	rc = log_fail(EX_OSERR, "out of memory");
 out:
 	free(s);
-	free(buf);
 	json_decref(o);
 	return rc;
 }
@@ -474,18 +468,6 @@ static json_t *mig_record(const char *from, const char *to, const struct plan_jo
 	return rec;
 }
 
-static json_t *mig_base(struct xfer_store *st, const char *job)
-{
-	char key[512], *buf = NULL;
-	size_t len = 0;
-	json_t *o = NULL;
-
-	snprintf(key, sizeof(key), "%s/job.json", job);
-	if (!xfer_get(st, key, &buf, &len, 4u << 20))
-		o = json_loadb(buf, len, 0, NULL);
-	free(buf);
-	return o;
-}
 
 static void mig_print_plan(const char *from, const char *to, const struct plan_job *pj, const struct mig_est *e,
 			   int dry)
@@ -530,7 +512,7 @@ int cmd_migrate(struct opts *o)
 	if ((rc = ckpt_migrate(src, dst, job, run_workers(o), &r)))
 		goto out;
 	rec = mig_record(xfer_display(src), xfer_display(dst), &pj, &e, &r);
-	base = mig_base(src, job);
+	base = run_jobrec_read(src, job);
 	if ((rc = run_jobrec_migration(dst, job, base, rec)) || (rc = run_jobrec_migration(src, job, NULL, rec)))
 		goto out;
 	printf("migrated '%s': %u checkpoints copied, %u already there, %.3f GB (%.3f GB inside the "

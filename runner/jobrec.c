@@ -48,18 +48,29 @@ static void jobrec_time(char *buf, size_t n, int compact)
 		snprintf(buf + k, n - k, ".%03dZ", (int)(tv.tv_usec / 1000));
 }
 
-static json_t *jobrec_load(struct xfer_store *st, const char *key, const char *job)
+json_t *run_jobrec_read(struct xfer_store *st, const char *job)
 {
-	char *buf = NULL, now[40];
+	char key[512], *buf = NULL;
 	size_t len = 0;
 	json_t *o = NULL;
 
+	snprintf(key, sizeof(key), "%s/job.json", job);
 	if (xfer_get(st, key, &buf, &len, JOBREC_MAX) == 0)
 		o = json_loadb(buf, len, 0, NULL);
 	free(buf);
 	if (json_is_object(o))
 		return o;
 	json_decref(o);
+	return NULL;
+}
+
+static json_t *jobrec_load(struct xfer_store *st, const char *job)
+{
+	char now[40];
+	json_t *o = run_jobrec_read(st, job);
+
+	if (o)
+		return o;
 	jobrec_time(now, sizeof(now), 0);
 	return json_pack("{s:i, s:s, s:s, s:[], s:[]}", "version", 1, "job", job, "created", now,
 			 "runs", "migrations");
@@ -86,7 +97,7 @@ int run_jobrec_run(struct xfer_store *st, const char *job, char **argv, int inde
 	int rc = -1;
 
 	snprintf(key, sizeof(key), "%s/job.json", job);
-	o = jobrec_load(st, key, job);
+	o = jobrec_load(st, job);
 	if (!o)
 		goto out;
 	if (argv && !json_object_get(o, "command")) {

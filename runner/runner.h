@@ -111,6 +111,8 @@ int run_store_job(const struct opts *o, struct xfer_store *st, const char **job,
 int run_store_pick(const struct opts *o, struct xfer_store *st, const char *job, uint64_t *seq);
 /* Job record and events in the store (jobrec.c); json_t from jansson. */
 struct json_t;
+/* <job>/job.json as a JSON object, NULL when missing or not an object. */
+struct json_t *run_jobrec_read(struct xfer_store *st, const char *job);
 int run_jobrec_run(struct xfer_store *st, const char *job, char **argv, int index, struct json_t *run);
 int run_event_put(struct xfer_store *st, const char *job, const char *host, struct json_t *ev);
 void run_now_iso(char *buf, size_t n);
