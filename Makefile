@@ -3,6 +3,10 @@
 # same tree with ASan+UBSan into build-san/ (binary spotrun-san).
 
 PKGS    := libcurl openssl libarchive libzstd liburing jansson expat
+# Loaded with dlopen on first use (runner/lazylib.c), not linked: a run that
+# never talks HTTP or writes a tar does not map them and their ~40 dependencies.
+LAZY_PKGS := libcurl libarchive
+LINK_PKGS := $(filter-out $(LAZY_PKGS),$(PKGS))
 CC      ?= cc
 SAN     ?=
 MODULES := runner checkpoint transfer providers hooks
@@ -20,14 +24,23 @@ OPT     := -O2 -g
 endif
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(LINK_PKGS) 2>/dev/null)
+# soname of a lazily loaded library, read from the one the build would link
+soname = $(shell objdump -p $$(pkg-config --variable=libdir $(1) 2>/dev/null)/$(2).so 2>/dev/null | \
+	   awk '/SONAME/ {print $$2}')
+CURL_SONAME    := $(call soname,libcurl,libcurl)
+ARCHIVE_SONAME := $(call soname,libarchive,libarchive)
+LAZY_DEFS  := $(if $(CURL_SONAME),-DSPOTRUN_CURL_SONAME='"$(CURL_SONAME)"') \
+	      $(if $(ARCHIVE_SONAME),-DSPOTRUN_ARCHIVE_SONAME='"$(ARCHIVE_SONAME)"')
 VERSION    := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 CFLAGS  ?= $(OPT)
 CFLAGS  += -std=gnu11 -Wall -Wextra -Wno-unused-parameter -Wshadow -Wformat=2 \
-           -pthread -D_GNU_SOURCE -DSPOTRUN_VERSION='"$(VERSION)"' \
+           -pthread -D_GNU_SOURCE -DSPOTRUN_VERSION='"$(VERSION)"' $(LAZY_DEFS) \
            $(addprefix -I,$(MODULES)) $(PKG_CFLAGS) $(SANFLAGS) -MMD -MP
-LDFLAGS += -pthread $(SANFLAGS)
+# -z now: nothing left to bind lazily in a forked child while another
+# thread holds the loader's lock in dlopen.
+LDFLAGS += -pthread -Wl,-z,now $(SANFLAGS)
 LDLIBS  += $(PKG_LIBS) -ldl -lm
 
 SRCS    := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))

@@ -14,6 +14,7 @@
 #include "prov_int.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -70,11 +71,17 @@ void prov_http_timeouts(const struct prov_src *s, struct prov_http *h)
 	}
 }
 
+static pthread_once_t prov_curl_once = PTHREAD_ONCE_INIT;
+static void prov_curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+/* libcurl is loaded and initialised here, in a watcher thread, on the first
+ * request: never on the path that starts the command. */
 static CURL *prov_http_easy(struct prov_http *h, struct curl_slist **hdrs)
 {
-	CURL *e = curl_easy_init();
+	CURL *e;
 
-	if (!e)
+	pthread_once(&prov_curl_once, prov_curl_init);
+	if (!(e = curl_easy_init()))
 		return NULL;
 	for (int i = 0; i < 6 && h->headers[i]; i++)
 		*hdrs = curl_slist_append(*hdrs, h->headers[i]);

@@ -44,6 +44,9 @@ struct prov_config {
 	double poll_interval;	/* metadata poll period */
 	double settle_timeout;	/* auto-detection gives up after this (0.3 s) */
 	int identify_only;	/* detect: settle identity, watch no notices */
+	double hold;		/* > 0: probes wait up to this long for
+				 * prov_watch_release() (run: until the command
+				 * has started, so it never waits for libcurl) */
 };
 
 struct prov_watch;
@@ -53,6 +56,8 @@ struct prov_watch;
 int prov_config_check(const struct prov_config *cfg);
 /* Starts detection and watching in background threads. */
 int prov_watch_start(const struct prov_config *cfg, struct prov_watch **out);
+/* Lets held probes start (see prov_config.hold); safe with NULL, twice. */
+void prov_watch_release(struct prov_watch *w);
 /* Readable when identity settled or a notice is ready. */
 int prov_watch_fd(const struct prov_watch *w);
 /* Takes one ready notice: 1 taken, 0 none (drains the fd when empty). */

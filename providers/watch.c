@@ -47,6 +47,9 @@ struct prov_watch {
 	int ready[2];		/* sources -> loop */
 	int stop[2];		/* loop -> sources: closed write end = stop */
 	int kick;		/* eventfd: prov_watch_committed -> sources */
+	int gate;		/* eventfd: readable once probes may start */
+	double held_until;	/* cfg.hold: the gate opens by itself then */
+	double settle_after;	/* seconds from the gate to settling on "none" */
 	atomic_int stopping;
 	atomic_int ack_wanted;
 	pthread_mutex_t lock;
@@ -222,6 +225,35 @@ static int prov_wait_fds(struct prov_watch *w, double deadline, int kick)
 static int prov_wait_until(struct prov_watch *w, double deadline)
 {
 	return prov_wait_fds(w, deadline, 0);
+}
+
+/* Held probes wait here for prov_watch_release() or held_until: 1 = stop. */
+static int prov_wait_gate(struct prov_watch *w)
+{
+	for (;;) {
+		double left = w->held_until - prov_now();
+		struct pollfd p[2] = { { .fd = w->stop[0], .events = POLLIN },
+				       { .fd = w->gate, .events = POLLIN } };
+		int r;
+
+		if (atomic_load(&w->stopping))
+			return 1;
+		if (w->gate < 0 || left <= 0)
+			return 0;
+		r = poll(p, 2, (int)(left * 1000) + 1);
+		if (r > 0 && p[0].revents)
+			return 1;
+		if (r > 0 || (r < 0 && errno != EINTR))
+			return 0;
+	}
+}
+
+void prov_watch_release(struct prov_watch *w)
+{
+	uint64_t one = 1;
+
+	if (w && w->gate >= 0 && write(w->gate, &one, sizeof(one)) < 0)
+		log_debug("cannot release the provider probes: %s", strerror(errno));
 }
 
 int prov_src_wait(struct prov_src *s, double secs)
@@ -489,8 +521,11 @@ static void *prov_probe_thread(void *arg)
 {
 	struct prov_src *s = arg;
 	struct prov_identity id = { 0 };
-	int r = s->ops->identify(s, &id);
+	int r;
 
+	if (prov_wait_gate(s->w))
+		return NULL;
+	r = s->ops->identify(s, &id);
 	if (r < 0 || !prov_report(s, r, &id))
 		return NULL;
 	log_info("provider %s detected%s%s", s->ops->name, id.region[0] ? " in " : "", id.region);
@@ -516,6 +551,9 @@ static void *prov_settle_thread(void *arg)
 	struct prov_identity none = { .provider = "none" };
 	int claimed;
 
+	if (prov_wait_gate(w))
+		return NULL;
+	w->settle_at = prov_now() + w->settle_after; /* only this thread reads it */
 	if (prov_wait_until(w, w->settle_at))
 		return NULL;
 	pthread_mutex_lock(&w->lock);
@@ -576,16 +614,12 @@ static int prov_start_probes(struct prov_watch *w)
 			return -1;
 	}
 	if (!only) {
-		double t = w->cfg.settle_timeout > 0 ? w->cfg.settle_timeout : 0.3;
-		w->settle_at = prov_now() + t;
+		w->settle_after = w->cfg.settle_timeout > 0 ? w->cfg.settle_timeout : 0.3;
 		if (prov_spawn_src(w, NULL, prov_settle_thread))
 			return -1;
 	}
 	return 0;
 }
-
-static pthread_once_t prov_curl_once = PTHREAD_ONCE_INIT;
-static void prov_curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 int prov_watch_start(const struct prov_config *cfg, struct prov_watch **out)
 {
@@ -598,16 +632,17 @@ int prov_watch_start(const struct prov_config *cfg, struct prov_watch **out)
 	if (!w)
 		return EX_OSERR;
 	w->cfg = *cfg;
-	w->kick = -1;
+	w->kick = w->gate = -1;
 	pthread_mutex_init(&w->lock, NULL);
 	if (pipe2(w->ready, O_CLOEXEC | O_NONBLOCK) || pipe2(w->stop, O_CLOEXEC) ||
-	    (w->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+	    (w->kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0 ||
+	    (cfg->hold > 0 && (w->gate = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)) {
 		rc = log_fail(EX_OSERR, "cannot create pipe: %s", strerror(errno));
 		goto fail;
 	}
 	if ((rc = prov_config_check(cfg)))
 		goto fail;
-	pthread_once(&prov_curl_once, prov_curl_init);
+	w->held_until = prov_now() + cfg->hold;
 	prov_scheduler(w);
 	if (cfg->simulate) {
 		prov_parse_simulate(cfg->simulate, &w->sim_style, &w->sim_kind, &delay);
@@ -706,6 +741,7 @@ void prov_watch_stop(struct prov_watch *w)
 			prov_close(&w->ready[i]);
 	}
 	prov_close(&w->kick);
+	prov_close(&w->gate);
 	pthread_mutex_destroy(&w->lock);
 	free(w);
 }

@@ -92,6 +92,8 @@ int sv_start_child(struct sv *sv)
 	}
 	sv->child_alive = 1;
 	sv->started_at = sv_mono();
+	if (!sv->probe_at)
+		sv->probe_at = sv->started_at + SV_PROBE_DELAY;
 	sv_state_save(sv, s.restarts + 1);
 	log_info("started '%s' (pid %d, start %d)", sv->argv[0], (int)sv->child, s.restarts + 1);
 	sv_set_state(sv, SV_RUNNING);
@@ -363,9 +365,21 @@ static double sv_next_deadline(const struct sv *sv)
 	case SV_BACKOFF: d = sv->restart_at; break;
 	default: break;
 	}
+	if (sv->probe_at > 0)
+		d = fmin(d, sv->probe_at);
 	d = fmin(d, sv_clients_deadline(sv));
 	d = fmin(d, hook_deadline(sv->hooks));
 	return fmin(d, sv_push_deadline(sv));
+}
+
+/* Provider probes were held (sv_providers) so that the command's start
+ * never waits for them or for libcurl; they go SV_PROBE_DELAY after it. */
+static void sv_release_probes(struct sv *sv, double now)
+{
+	if (sv->probe_at > 0 && now >= sv->probe_at) {
+		prov_watch_release(sv->watch);
+		sv->probe_at = -1;
+	}
 }
 
 static void sv_read_signals(struct sv *sv)
@@ -420,6 +434,7 @@ int sv_loop(struct sv *sv)
 			sv_push_done(sv);
 		sv_clients_service(sv, pfd + 4, SV_MAX_CLIENTS);
 		hook_service(sv->hooks, pfd + 4 + SV_MAX_CLIENTS, nh);
+		sv_release_probes(sv, sv_mono());
 		sv_on_deadline(sv, sv_mono());
 	}
 	return 0;

@@ -20,6 +20,11 @@
 #include "ckpt.h"
 
 #define SV_MAX_CLIENTS 16
+/* Provider probes (and the libcurl they load) wait until SV_PROBE_DELAY s
+ * after the command has started, or SV_PROBE_HOLD s at most (a restore
+ * that needs this machine's identity releases them at once). */
+#define SV_PROBE_DELAY 0.02
+#define SV_PROBE_HOLD 2.0
 
 enum sv_state { SV_RUNNING, SV_NOTICED, SV_TERMINATING, SV_KILLING, SV_DRAINING, SV_BACKOFF,
 		SV_FINISHING, SV_DONE };
@@ -79,12 +84,12 @@ struct sv {
 	int child_alive, child_code, final_code;
 	int restarts, starts_before, starts_saved;
 	double started_at, term_at, kill_at, drain_at, restart_at;
+	double probe_at;	/* provider probes released then; -1 done */
 	int drain_sig;
 	struct prov_notice notice;
 	int noticed;
 	double last_commit_at;	/* CLOCK_REALTIME of the newest commit */
 	struct sv_pushq push;
-	int run_index;		/* this run's entry in job.json, -1 unknown */
 	/* sv_restore: the restored checkpoint was made on other GPUs; the child
 	 * resuming from hw_dir gets both fingerprints ("null": no GPU) */
 	int hw_changed;
@@ -131,6 +136,9 @@ void sv_events_close(struct sv *sv);
 void sv_events_record(struct sv *sv);
 /* Waits (bounded) until the record thread has written what it was given. */
 void sv_events_flush(struct sv *sv);
+/* Keys of this run's entry in job.json runs[] (start, end), written by the
+ * record thread: the first appends the entry, later ones merge.  Takes it. */
+void sv_events_run(struct sv *sv, struct json_t *entry);
 /* The event document: {version, event, job, time, host, run, provider, data}. */
 struct json_t *sv_event_doc(struct sv *sv, const char *event, struct json_t *data);
 /* Exit: the "exit" event and its hooks (synchronous, each within its timeout). */

@@ -6,8 +6,11 @@
  * (<job>/events/<time>-<host>.json).  Store writes happen on the "record"
  * thread owned here, fed through a small queue, so the loop never waits for
  * a network call; the thread coalesces summary updates (only the newest
- * snapshot is written).  Event documents have one schema for every
- * provider: {version, event, job, time, unix, host, pid, run, provider, data}.
+ * snapshot is written).  This run's entry in job.json runs[] is written by
+ * the same thread (sv_events_run): appended once the command has started,
+ * so the command never waits for the store, then merged with the summary
+ * and the run's end.  Event documents have one schema for every provider:
+ * {version, event, job, time, unix, host, pid, run, provider, data}.
  */
 #include "sv.h"
 #include "hooks.h"
@@ -30,7 +33,10 @@ struct sv_recorder {
 	pthread_cond_t wake, idle;
 	json_t *queue;		/* event documents waiting */
 	json_t *summary;	/* newest run summary waiting, or NULL */
-	int index;		/* run entry the summary goes to */
+	json_t *entry;		/* run entry keys waiting (start, end), or NULL */
+	char **argv;		/* the command, for a new job record */
+	int index;		/* this run's entry: -1 not yet appended, -2 failed */
+	int started;		/* sv_events_run was given the start */
 	int busy, stop, running;
 	struct xfer_store *st;
 	char job[256], host[256];
@@ -38,7 +44,35 @@ struct sv_recorder {
 
 /* ---- the record thread -------------------------------------------------- */
 
-static void sv_rec_write(struct sv_recorder *r, json_t *events, json_t *summary, int index)
+/* The run's entry: its first write appends it (start, summary and perhaps
+ * the end at once), later ones merge their keys into it. */
+static void sv_rec_run(struct sv_recorder *r, json_t *summary, json_t *entry)
+{
+	json_t *all;
+	int at;
+
+	pthread_mutex_lock(&r->mu);
+	at = r->index;
+	pthread_mutex_unlock(&r->mu);
+	if (at == -2 || (!summary && !entry) || !(all = json_object()))
+		return;
+	json_object_update(all, summary ? summary : json_object());
+	if (entry)
+		json_object_update(all, entry);
+	if (at >= 0) {
+		if (run_jobrec_run(r->st, r->job, NULL, at, all) < 0)
+			log_warn("cannot update this run in '%s/job.json'", r->job);
+	} else if ((at = run_jobrec_run(r->st, r->job, r->argv, -1, all)) < 0) {
+		log_warn("cannot record this run in '%s/job.json'", r->job);
+		at = -2;
+	}
+	json_decref(all);
+	pthread_mutex_lock(&r->mu);
+	r->index = at;
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void sv_rec_write(struct sv_recorder *r, json_t *events, json_t *summary, json_t *entry)
 {
 	size_t i;
 	json_t *ev;
@@ -47,8 +81,7 @@ static void sv_rec_write(struct sv_recorder *r, json_t *events, json_t *summary,
 		if (run_event_put(r->st, r->job, r->host, ev))
 			log_warn("cannot write the %s event to the store",
 				 json_string_value(json_object_get(ev, "event")));
-	if (summary && index >= 0 && run_jobrec_run(r->st, r->job, NULL, index, summary) < 0)
-		log_warn("cannot update this run in '%s/job.json'", r->job);
+	sv_rec_run(r, summary, entry);
 }
 
 static void *sv_rec_thread(void *arg)
@@ -57,19 +90,19 @@ static void *sv_rec_thread(void *arg)
 
 	pthread_mutex_lock(&r->mu);
 	for (;;) {
-		while (!r->stop && !json_array_size(r->queue) && !r->summary)
+		while (!r->stop && !json_array_size(r->queue) && !r->summary && !r->entry)
 			pthread_cond_wait(&r->wake, &r->mu);
-		if (!json_array_size(r->queue) && !r->summary)
+		if (!json_array_size(r->queue) && !r->summary && !r->entry)
 			break;
-		json_t *events = r->queue, *summary = r->summary;
-		int index = r->index;
+		json_t *events = r->queue, *summary = r->summary, *entry = r->entry;
 		r->queue = json_array();
-		r->summary = NULL;
+		r->summary = r->entry = NULL;
 		r->busy = 1;
 		pthread_mutex_unlock(&r->mu);
-		sv_rec_write(r, events, summary, index);
+		sv_rec_write(r, events, summary, entry);
 		json_decref(events);
 		json_decref(summary);
+		json_decref(entry);
 		pthread_mutex_lock(&r->mu);
 		r->busy = 0;
 		pthread_cond_broadcast(&r->idle);
@@ -87,10 +120,9 @@ static void sv_rec_put(struct sv *sv, json_t *doc)
 	pthread_mutex_lock(&r->mu);
 	if (doc)
 		json_array_append(r->queue, doc);
-	if (sv->run_index >= 0 && sv->runsum) {
+	if (r->started && sv->runsum) {
 		json_decref(r->summary);
 		r->summary = json_deep_copy(sv->runsum);
-		r->index = sv->run_index;
 	}
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->mu);
@@ -107,9 +139,39 @@ void sv_events_flush(struct sv *sv)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += 15; /* a store that hangs must not keep the run forever */
 	pthread_mutex_lock(&r->mu);
-	while ((json_array_size(r->queue) || r->summary || r->busy) &&
+	while ((json_array_size(r->queue) || r->summary || r->entry || r->busy) &&
 	       pthread_cond_timedwait(&r->idle, &r->mu, &ts) == 0)
 		;
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* Keys of this run's entry in job.json (its start, its end): handed to the
+ * record thread, merged with what is still waiting; written at once by the
+ * caller when there is no record thread.  Takes entry. */
+void sv_events_run(struct sv *sv, json_t *entry)
+{
+	struct sv_recorder *r = sv->rec;
+
+	if (!entry || !r) { /* no store, nothing to record in */
+		json_decref(entry);
+		return;
+	}
+	if (!r->running) { /* no record thread: written here */
+		r->argv = sv->argv;
+		sv_rec_run(r, NULL, entry);
+		json_decref(entry);
+		return;
+	}
+	pthread_mutex_lock(&r->mu);
+	if (r->entry) {
+		json_object_update(r->entry, entry);
+		json_decref(entry);
+	} else {
+		r->entry = entry;
+	}
+	r->argv = sv->argv;
+	r->started = 1;
+	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->mu);
 }
 
@@ -199,6 +261,7 @@ void sv_events_close(struct sv *sv)
 		}
 		json_decref(r->queue);
 		json_decref(r->summary);
+		json_decref(r->entry);
 		pthread_mutex_destroy(&r->mu);
 		pthread_cond_destroy(&r->wake);
 		pthread_cond_destroy(&r->idle);

@@ -397,28 +397,19 @@ static json_t *sv_run_entry(struct sv *sv, int ended)
 
 void sv_record_start(struct sv *sv)
 {
-	json_t *r;
-
-	if (!sv->push.store)
-		return;
-	r = sv_run_entry(sv, 0);
-	sv->run_index = r ? run_jobrec_run(sv->push.store, sv->job, sv->argv, -1, r) : -1;
-	if (sv->run_index < 0)
-		log_warn("cannot record this run in '%s/job.json'", sv->job);
-	json_decref(r);
+	if (sv->push.store)
+		sv_events_run(sv, sv_run_entry(sv, 0));
 }
 
 void sv_record_end(struct sv *sv)
 {
 	char host[256] = "";
-	json_t *r, *ev;
+	json_t *ev;
 
 	if (!sv->push.store)
 		return;
-	r = sv_run_entry(sv, 1);
-	if (!r || run_jobrec_run(sv->push.store, sv->job, NULL, sv->run_index, r) < 0)
-		log_warn("cannot record the end of this run in '%s/job.json'", sv->job);
-	json_decref(r);
+	sv_events_run(sv, sv_run_entry(sv, 1));
+	sv_events_flush(sv);
 	if (!sv->noticed)
 		return;
 	char *s = prov_notice_json(&sv->notice, sv->id_settled ? &sv->id : NULL);

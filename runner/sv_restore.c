@@ -74,6 +74,7 @@ static int sv_here(struct sv *sv)
 {
 	double end = sv_mono() + SV_ID_WAIT;
 
+	prov_watch_release(sv->watch); /* probes are held until the start */
 	while (sv->watch && !sv->id_settled) {
 		if ((sv->id_settled = prov_watch_identity(sv->watch, &sv->id)))
 			break;

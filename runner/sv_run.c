@@ -362,6 +362,7 @@ static int sv_providers(struct sv *sv)
 		.signal_grace = sv->signal_grace,
 		.poll_interval = opt_seconds(sv->o, OPT_POLL_INTERVAL),
 		.settle_timeout = 0.3,
+		.hold = SV_PROBE_HOLD,
 	};
 	int rc = prov_config_check(&pc);
 
@@ -439,7 +440,6 @@ int cmd_run(struct opts *o)
 	sv->o = o;
 	sv->argv = o->args;
 	sv->listen_fd = sv->sigfd = -1;
-	sv->run_index = -1;
 	sv->push.done_fd[0] = sv->push.done_fd[1] = -1;
 	srand48((long)getpid() ^ (long)time(NULL));
 	if (o->nargs < 1) {
@@ -459,8 +459,10 @@ int cmd_run(struct opts *o)
 	if ((rc = sv_restore(sv)))
 		goto out;
 	sv_events_record(sv);
-	sv_record_start(sv);
-	if ((rc = sv_start_child(sv)) || (rc = sv_loop(sv)))
+	if ((rc = sv_start_child(sv)))
+		goto out;
+	sv_record_start(sv); /* after the start: the command never waits for the store */
+	if ((rc = sv_loop(sv)))
 		goto out;
 	rc = sv_wind_up(sv);
 	if (rc == sv->exit_interrupted && sv->next == NEXT_INTERRUPTED)

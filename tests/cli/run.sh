@@ -412,6 +412,18 @@ t_commit_validation() {
 	SPOTRUN_SOCKET=$T/nosock expect_rc 69 "$SR" commit gone-5
 	assert_file gone-5/.spotrun-complete
 }
+t_plain_run_loads_no_curl_or_archive() {
+	# libcurl and libarchive (and their ~40 dependencies) are loaded on
+	# first use: a run that neither probes a provider nor pushes maps none
+	expect_rc 0 "$SR" --provider none -- sh -c 'cat /proc/$PPID/maps'
+	assert_contains "$OUT" "libjansson"
+	assert_not_contains "$OUT" "libcurl"
+	assert_not_contains "$OUT" "libarchive"
+	# a push does load libarchive, in the same binary
+	mkdir -p c/step-1 && echo x >c/step-1/a
+	expect_rc 0 "$SR" push --job lz c/step-1
+}
+
 t_start_overhead_small() {
 	# what spotrun adds to a command outside any cloud (every metadata
 	# endpoint a closed port): the median of 7 runs minus the median of the
