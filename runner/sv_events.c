@@ -56,7 +56,8 @@ static void sv_rec_run(struct sv_recorder *r, json_t *summary, json_t *entry)
 	pthread_mutex_unlock(&r->mu);
 	if (at == -2 || (!summary && !entry) || !(all = json_object()))
 		return;
-	json_object_update(all, summary ? summary : json_object());
+	if (summary)
+		json_object_update(all, summary);
 	if (entry)
 		json_object_update(all, entry);
 	if (at >= 0) {

@@ -229,6 +229,8 @@ void sv_on_commit_exit(struct sv *sv, int exited_cleanly)
 	}
 	if (run_newest_local(sv->ckpt_dir, &c) && c.committed_at > sv->last_commit_at) {
 		sv->last_commit_at = c.committed_at;
+		if (!strcmp(c.path, sv->push.pushed))
+			return; /* the folder restored from the store: already there */
 		sv_local_commit_event(sv, c.path, c.step);
 		sv_push_committed(sv, c.path);
 	}

@@ -27,6 +27,18 @@ t_interrupt_restore_resume_same_digest() {
 	assert_contains "$ERR" "resumed from step"
 	assert_eq "$OUT" "$ref" "digest after interrupt at ${at}s + restore"
 }
+t_resume_does_not_push_the_restored_checkpoint_again() {
+	expect_rc 75 "$SR" --job rr --simulate preempt@0.8 -- "$PY" "$TRAIN" $ARGS
+	expect_rc 0 "$SR" ls --job rr
+	before=$(grep -c ' step-0' "$T/out" || true)
+	rm -rf spotrun-ckpt
+	# the command resumes and exits at once, committing nothing new
+	expect_rc 0 "$SR" --job rr -- sh -c 'test -n "$SPOTRUN_RESUME_DIR"'
+	assert_contains "$ERR" "restoring checkpoint"
+	assert_not_contains "$ERR" "pushed '"
+	expect_rc 0 "$SR" ls --job rr
+	assert_eq "$(grep -c ' step-0' "$T/out" || true)" "$before" "checkpoints after a resume that committed nothing"
+}
 t_background_pushes_newest_wins() {
 	# many quick commits while pushes run: the loop never blocks, and the
 	# store's newest checkpoint ends as the last committed step
