@@ -182,6 +182,28 @@ struct ckpt_migrate_result {
  * seq is EX_DATAERR.  workers: parallel parts (0 = default). */
 int ckpt_migrate(struct xfer_store *src, struct xfer_store *dst, const char *job, int workers,
 		 struct ckpt_migrate_result *r);
+/* The same for the listed checkpoints only (ascending seqs, all committed in
+ * src); r covers just these. */
+int ckpt_migrate_seqs(struct xfer_store *src, struct xfer_store *dst, const char *job, const uint64_t *seqs,
+		      size_t n, struct ckpt_migrate_result *r);
+
+/* What restoring or copying checkpoint seq needs (manifests' files[].ref.seq:
+ * an incremental checkpoint reads unchanged files from older data objects). */
+struct ckpt_needs {
+	uint64_t *seqs;		/* seq and, transitively, every checkpoint it references; ascending */
+	size_t n;
+	uint64_t bytes;		/* stored bytes of all of them (manifests excluded): a copy */
+	uint64_t pull_bytes;	/* seq's objects plus the data objects it references: a pull reads at most this */
+};
+/* 0, or EX_DATAERR when a reference is bad or names an uncommitted seq, or a
+ * store error.  Free with ckpt_needs_free (accepts a zeroed or NULL one). */
+int ckpt_needs(struct xfer_store *st, const char *job, uint64_t seq, struct ckpt_needs *nd);
+void ckpt_needs_free(struct ckpt_needs *nd);
+/* Would copying seqs into dst overwrite a different committed checkpoint?
+ * 1 yes (*bad: the first such seq), 0 no (each absent or byte for byte the
+ * same), else an EX_* / store error. */
+int ckpt_migrate_conflict(struct xfer_store *src, struct xfer_store *dst, const char *job, const uint64_t *seqs,
+			  size_t n, uint64_t *bad);
 /* ==== end of migration ================================================= */
 
 #endif

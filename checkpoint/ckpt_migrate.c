@@ -30,6 +30,13 @@
  * from the manifest with jansson here, leniently: if they do not tile the
  * data object (a newer manifest layout), only the whole-object hash is
  * checked.
+ *
+ * One checkpoint instead of all (the resume policy's copy into --store,
+ * runner/sv_move.c): ckpt_needs walks files[].ref.seq down from it to every
+ * checkpoint whose data it reads, transitively, so each checkpoint copied
+ * is complete at the destination; ckpt_migrate_seqs copies just those, and
+ * ckpt_migrate_conflict tells beforehand whether one of them would meet a
+ * different committed checkpoint there.
  */
 #include "ckpt_int.h"
 
@@ -101,10 +108,34 @@ lenient:
 	o->parts = NULL;
 }
 
+/* Bytes of every object under seq but its manifest and claim; *data: of
+ * data.tar.zst alone (may be NULL). */
+static int ckm_seq_bytes(struct xfer_store *st, const char *job, uint64_t seq, uint64_t *all, uint64_t *data)
+{
+	struct xfer_list l = { 0 };
+	char pre[600];
+	int rc;
+
+	*all = 0;
+	if (data)
+		*data = 0;
+	ckpt_key(pre, sizeof(pre), job, seq, "");
+	if ((rc = xfer_list(st, pre, &l)))
+		return rc;
+	for (size_t i = 0; i < l.n; i++) {
+		const char *leaf = l.v[i].key + strlen(pre);
+		if (strcmp(leaf, "manifest.json") && strcmp(leaf, "claim.json"))
+			*all += l.v[i].size;
+		if (data && !strcmp(leaf, "data.tar.zst"))
+			*data = l.v[i].size;
+	}
+	xfer_list_free(&l);
+	return 0;
+}
+
 int ckpt_origin(struct xfer_store *st, const char *job, uint64_t seq, struct ckpt_origin *o)
 {
-	char key[600], pre[600], *text = NULL;
-	struct xfer_list l = { 0 };
+	char key[600], *text = NULL;
 	size_t len;
 	json_t *m = NULL, *step;
 	int rc;
@@ -126,15 +157,8 @@ int ckpt_origin(struct xfer_store *st, const char *job, uint64_t seq, struct ckp
 	ckm_strcpy(m, "created", o->created, sizeof(o->created));
 	if (json_is_integer(step = json_object_get(m, "step")))
 		o->step = json_integer_value(step);
-	ckpt_key(pre, sizeof(pre), job, seq, "");
-	if ((rc = xfer_list(st, pre, &l)))
-		goto out;
-	for (size_t i = 0; i < l.n; i++)
-		if (strcmp(l.v[i].key + strlen(pre), "manifest.json") &&
-		    strcmp(l.v[i].key + strlen(pre), "claim.json"))
-			o->stored_bytes += l.v[i].size;
+	rc = ckm_seq_bytes(st, job, seq, &o->stored_bytes, NULL);
 out:
-	xfer_list_free(&l);
 	json_decref(m);
 	free(text);
 	return rc;
@@ -343,22 +367,32 @@ static int ckm_resumable(struct ckm *c, const struct ckm_obj *o)
 
 /* ---- one checkpoint --------------------------------------------------- */
 
-/* The destination's manifest: 1 identical (skip), 0 absent, else EX_*. */
-static int ckm_dst_manifest(struct ckm *c, const char *key, const char *text, size_t len)
+/* Manifest key at dst compared with text: CKM_ABSENT, CKM_SAME, CKM_OTHER,
+ * or an EX_* / store error (positive). */
+enum { CKM_ABSENT = 0, CKM_SAME = -100, CKM_OTHER = -101 };
+static int ckm_dst_state(struct xfer_store *dst, const char *key, const char *text, size_t len)
 {
 	char *have = NULL;
 	size_t hl = 0;
-	int rc = xfer_get(c->dst, key, &have, &hl, CKPT_MANIFEST_MAX);
+	int rc = xfer_get(dst, key, &have, &hl, CKPT_MANIFEST_MAX);
 
 	if (rc == XFER_NOTFOUND)
-		return 0;
-	if (!rc && (hl != len || memcmp(have, text, len)))
-		rc = log_fail(EX_DATAERR, "migrate: '%s%s' exists with a different checkpoint; "
-			      "refusing to overwrite it", xfer_display(c->dst), key);
+		rc = CKM_ABSENT;
 	else if (!rc)
-		rc = -1;
+		rc = hl == len && !memcmp(have, text, len) ? CKM_SAME : CKM_OTHER;
 	free(have);
-	return rc == -1 ? 1 : rc;
+	return rc;
+}
+
+/* The destination's manifest: 1 identical (skip), 0 absent, else EX_*. */
+static int ckm_dst_manifest(struct ckm *c, const char *key, const char *text, size_t len)
+{
+	int rc = ckm_dst_state(c->dst, key, text, len);
+
+	if (rc == CKM_OTHER)
+		return log_fail(EX_DATAERR, "migrate: '%s%s' exists with a different checkpoint; "
+				"refusing to overwrite it", xfer_display(c->dst), key);
+	return rc == CKM_SAME ? 1 : rc;
 }
 
 static int ckm_seq(struct ckm *c, const char *job, uint64_t seq)
@@ -415,32 +449,173 @@ out:
 					      (unsigned long long)seq) : rc;
 }
 
-int ckpt_migrate(struct xfer_store *src, struct xfer_store *dst, const char *job, int workers,
-		 struct ckpt_migrate_result *r)
+int ckpt_migrate_seqs(struct xfer_store *src, struct xfer_store *dst, const char *job, const uint64_t *seqs,
+		      size_t n, struct ckpt_migrate_result *r)
 {
 	struct ckpt_migrate_result dummy;
 	struct ckm c = { .src = src, .dst = dst, .r = r ? r : &dummy };
-	struct ckpt_info *v = NULL;
-	size_t n = 0;
 	double t0 = ckpt_now();
+	int rc = 0;
+
+	memset(c.r, 0, sizeof(*c.r));
+	if (!(c.buf = malloc(CKM_CHUNK)))
+		return log_fail(EX_OSERR, "out of memory");
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = ckm_seq(&c, job, seqs[i]);
+	c.r->seconds = ckpt_now() - t0;
+	free(c.buf);
+	return rc;
+}
+
+int ckpt_migrate(struct xfer_store *src, struct xfer_store *dst, const char *job, int workers,
+		 struct ckpt_migrate_result *r)
+{
+	struct ckpt_info *v = NULL;
+	uint64_t *seqs = NULL;
+	size_t n = 0;
 	int rc;
 
 	(void)workers;	/* the stores' own worker counts bound the parallel parts */
-	memset(c.r, 0, sizeof(*c.r));
+	if (r)
+		memset(r, 0, sizeof(*r));
 	if ((rc = ckpt_list(src, job, &v, &n)))
 		return rc;
-	if (!n) {
-		free(v);
-		return log_fail(EX_NOINPUT, "no committed checkpoints of '%s' in %s", job, xfer_display(src));
-	}
-	if (!(c.buf = malloc(CKM_CHUNK))) {
-		free(v);
-		return log_fail(EX_OSERR, "out of memory");
-	}
-	for (size_t i = 0; i < n && !rc; i++)
-		rc = ckm_seq(&c, job, v[i].seq);
-	c.r->seconds = ckpt_now() - t0;
-	free(c.buf);
+	if (!n)
+		rc = log_fail(EX_NOINPUT, "no committed checkpoints of '%s' in %s", job, xfer_display(src));
+	else if (!(seqs = calloc(n, sizeof(*seqs))))
+		rc = log_fail(EX_OSERR, "out of memory");
+	for (size_t i = 0; !rc && i < n; i++)
+		seqs[i] = v[i].seq;
+	if (!rc)
+		rc = ckpt_migrate_seqs(src, dst, job, seqs, n, r);
+	free(seqs);
 	free(v);
+	return rc;
+}
+
+/* ---- one checkpoint and what it references ------------------------------ */
+
+/* Adds seq to the ascending set nd->seqs: 1 added, 0 already there, -1 OOM. */
+static int ckm_set_add(struct ckpt_needs *nd, uint64_t seq)
+{
+	size_t i = 0;
+	uint64_t *v;
+
+	while (i < nd->n && nd->seqs[i] < seq)
+		i++;
+	if (i < nd->n && nd->seqs[i] == seq)
+		return 0;
+	if (!(v = realloc(nd->seqs, (nd->n + 1) * sizeof(*v))))
+		return -1;
+	memmove(v + i + 1, v + i, (nd->n - i) * sizeof(*v));
+	v[i] = seq;
+	nd->seqs = v;
+	nd->n++;
+	return 1;
+}
+
+/* Adds to set the seqs whose data objects checkpoint seq's files reference
+ * (files[].ref.seq; always below seq). */
+static int ckm_refs(struct xfer_store *st, const char *job, uint64_t seq, struct ckpt_needs *set)
+{
+	char key[600], *text = NULL;
+	size_t len = 0, i;
+	json_t *m = NULL, *f;
+	int rc;
+
+	ckpt_key(key, sizeof(key), job, seq, "manifest.json");
+	if ((rc = xfer_get(st, key, &text, &len, CKPT_MANIFEST_MAX)))
+		return rc == XFER_NOTFOUND ? log_fail(EX_DATAERR, "checkpoint seq %llu of '%s' is referenced "
+						      "but not committed", (unsigned long long)seq, job) : rc;
+	if (!(m = json_loadb(text, len, 0, NULL)))
+		rc = log_fail(EX_DATAERR, "checkpoint seq %llu of '%s': manifest is not JSON",
+			      (unsigned long long)seq, job);
+	json_array_foreach(json_object_get(m, "files"), i, f) {
+		json_t *rs = json_object_get(json_object_get(f, "ref"), "seq");
+		if (rc || !json_is_integer(rs))
+			continue;
+		if (json_integer_value(rs) < 1 || (uint64_t)json_integer_value(rs) >= seq)
+			rc = log_fail(EX_DATAERR, "checkpoint seq %llu of '%s': files[%zu] has a bad reference",
+				      (unsigned long long)seq, job, i);
+		else if (ckm_set_add(set, (uint64_t)json_integer_value(rs)) < 0)
+			rc = log_fail(EX_OSERR, "out of memory");
+	}
+	json_decref(m);
+	free(text);
+	return rc;
+}
+
+int ckpt_needs(struct xfer_store *st, const char *job, uint64_t seq, struct ckpt_needs *nd)
+{
+	struct ckpt_needs direct = { 0 };
+	uint64_t all, data, below = seq;
+	int rc;
+
+	memset(nd, 0, sizeof(*nd));
+	if ((rc = ckm_refs(st, job, seq, &direct)) || (rc = ckm_seq_bytes(st, job, seq, &nd->pull_bytes, NULL)))
+		goto out;
+	for (size_t i = 0; i < direct.n && !rc; i++)
+		if (!(rc = ckm_seq_bytes(st, job, direct.seqs[i], &all, &data)))
+			nd->pull_bytes += data;
+	for (size_t i = 0; i < direct.n && !rc; i++)
+		if (ckm_set_add(nd, direct.seqs[i]) < 0)
+			rc = log_fail(EX_OSERR, "out of memory");
+	if (rc || ckm_set_add(nd, seq) < 0) {
+		rc = rc ? rc : log_fail(EX_OSERR, "out of memory");
+		goto out;
+	}
+	/* references point below their checkpoint: walking down the set visits
+	 * each member once, including the ones it adds */
+	for (;;) {
+		size_t i = nd->n;
+		while (i > 0 && nd->seqs[i - 1] >= below)
+			i--;
+		if (!i)
+			break;
+		below = nd->seqs[i - 1];
+		if ((rc = ckm_refs(st, job, below, nd)))
+			goto out;
+	}
+	for (size_t i = 0; i < nd->n && !rc; i++)
+		if (!(rc = ckm_seq_bytes(st, job, nd->seqs[i], &all, NULL)))
+			nd->bytes += all;
+out:
+	free(direct.seqs);
+	if (rc)
+		ckpt_needs_free(nd);
+	return rc;
+}
+
+void ckpt_needs_free(struct ckpt_needs *nd)
+{
+	if (nd) {
+		free(nd->seqs);
+		nd->seqs = NULL;
+		nd->n = 0;
+	}
+}
+
+int ckpt_migrate_conflict(struct xfer_store *src, struct xfer_store *dst, const char *job, const uint64_t *seqs,
+			  size_t n, uint64_t *bad)
+{
+	char key[600], *text = NULL;
+	size_t len = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < n && !rc; i++) {
+		ckpt_key(key, sizeof(key), job, seqs[i], "manifest.json");
+		if ((rc = xfer_get(src, key, &text, &len, CKPT_MANIFEST_MAX)))
+			return rc == XFER_NOTFOUND ? log_fail(EX_DATAERR, "checkpoint seq %llu of '%s' vanished",
+							      (unsigned long long)seqs[i], job) : rc;
+		rc = ckm_dst_state(dst, key, text, len);
+		free(text);
+		text = NULL;
+		if (rc == CKM_OTHER) {
+			*bad = seqs[i];
+			return 1;
+		}
+		if (rc == CKM_SAME)
+			rc = 0;
+	}
 	return rc;
 }

@@ -29,7 +29,7 @@
 extern char **environ;
 
 const char *const hook_events[] = { "start", "notice", "checkpoint-committed", "push-failed",
-				    "resume", "migration", "exit", NULL };
+				    "resume", "migration", "hardware-change", "exit", NULL };
 
 struct hook_ev {		/* one fired event, shared by its hooks */
 	char event[32];
@@ -105,7 +105,7 @@ int hook_spec_parse(const char *spec, char *event, size_t eventlen, const char *
 	event[n] = 0;
 	if (!hook_event_ok(event)) {
 		snprintf(err, errlen, "unknown hook event '%s' (one of start, notice, "
-			 "checkpoint-committed, push-failed, resume, migration, exit)", event);
+			 "checkpoint-committed, push-failed, resume, migration, hardware-change, exit)", event);
 		return -1;
 	}
 	*path = eq + 1;

@@ -1,6 +1,7 @@
 /*
  * hooks.h - user hooks: executables run on the events of a run (start,
- * notice, checkpoint-committed, push-failed, resume, migration, exit).
+ * notice, checkpoint-committed, push-failed, resume, migration,
+ * hardware-change, exit).
  *
  * Where hooks come from: `--hook EVENT=PATH` (repeatable, in the order
  * given), then DIR/EVENT and DIR/EVENT.d/ entries (name order) of `--hooks-dir`.

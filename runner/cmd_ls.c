@@ -111,6 +111,14 @@ static void ls_details(const json_t *ev, char *out, size_t n)
 	} else if (!strcmp(e, "hook-record")) {
 		snprintf(out, n, "hook %s (on %s) recorded %zu field(s)", LS_S(d, "hook"), LS_S(d, "for"),
 			 json_object_size(json_object_get(d, "record")));
+	} else if (!strcmp(e, "migration")) {
+		const json_t *es = json_object_get(d, "estimated"), *ac = json_object_get(d, "actual");
+		snprintf(out, n, "%s from %s (%s -> %s), %.3f GB: estimated $%.2f in %.0f s, took %.1f s",
+			 LS_S(d, "kind"), LS_S(d, "from"), LS_S(d, "from_place"), LS_S(d, "to_place"),
+			 LS_N(es, "bytes") / 1e9, LS_N(es, "usd"), LS_N(es, "seconds"), LS_N(ac, "seconds"));
+	} else if (!strcmp(e, "hardware-change")) {
+		snprintf(out, n, "seq %lld: old %s, new %s (%s)", LS_I(d, "seq"), LS_S(d, "old_summary"),
+			 LS_S(d, "new_summary"), LS_S(d, "policy"));
 	} else if (!strcmp(e, "exit")) {
 		snprintf(out, n, "code %lld (%s)", LS_I(d, "code"), LS_S(d, "reason"));
 	}

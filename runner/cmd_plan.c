@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "ckpt.h"
+#include "hooks.h"
 #include "xfer.h"
 
 #define PLAN_MAX_ROWS 512
@@ -77,7 +78,7 @@ out:
 /* The store's place: s3/gs/az name the provider (region from the newest
  * manifest when it was made there, else unknown); a file store is where the
  * manifest says it was made. */
-static void plan_src_place(const char *url, const struct ckpt_origin *og, struct xfer_place *p)
+void run_store_place(const char *url, const struct ckpt_origin *og, struct xfer_place *p)
 {
 	const char *sp = xfer_url_provider(url);
 
@@ -115,7 +116,7 @@ static int run_plan_job(struct xfer_store *st, const char *url, const char *job,
 	if ((rc = ckpt_origin(st, job, pj->seq, &pj->origin)))
 		goto out;
 	pj->bytes = pj->origin.stored_bytes;
-	plan_src_place(url, &pj->origin, &pj->src);
+	run_store_place(url, &pj->origin, &pj->src);
 	plan_jobrec(st, job, &pj->measured_mb_s, &total);
 	if (n >= 2) {
 		double t0 = plan_time(v[0].created), t1 = plan_time(v[n - 1].created);
@@ -436,18 +437,7 @@ out:
 
 static int mig_open_dst(struct opts *o, const char *to, struct xfer_store **dst)
 {
-	const char *src = run_store_url(o);
-	const char *se = strstr(src, "://"), *de = strstr(to, "://");
-	int same_scheme = se && de && se - src == de - to && !strncmp(src, to, (size_t)(se - src));
-	struct xfer_opts xo = {
-		.endpoint = same_scheme ? opt_str(o, OPT_ENDPOINT) : NULL,
-		.workers = run_workers(o),
-		.part_size = (uint64_t)opt_int(o, OPT_PART_SIZE),
-	};
-
-	if (!strcmp(to, "none") || !*to)
-		return log_fail(EX_USAGE, "--to: a destination store URL is required");
-	return xfer_open(to, &xo, dst);
+	return run_store_open_other(o, to, "--to", dst);
 }
 
 static json_t *mig_record(const char *from, const char *to, const struct plan_job *pj,
@@ -480,11 +470,62 @@ static void mig_print_plan(const char *from, const char *to, const struct plan_j
 	fflush(stdout);
 }
 
+/* --hook/--hooks-dir: validated before anything moves. */
+static int mig_hooks_open(struct opts *o, struct hook_set **h)
+{
+	char **specs = opt_list(o, OPT_HOOK);
+	const char *tmp = getenv("TMPDIR");
+	struct hook_config hc = { .specs = specs, .dir = opt_str(o, OPT_HOOKS_DIR),
+				  .timeout = opt_seconds(o, OPT_HOOK_TIMEOUT), .tmpdir = tmp && *tmp ? tmp : "/tmp" };
+	int rc = hook_set_new(&hc, h);
+
+	opt_list_free(specs);
+	return rc;
+}
+
+/* The migration event (the document of docs/hooks.md, data: the record),
+ * its hooks waited for; --hook-strict turns a failed hook into exit 70. */
+static int mig_hooks_fire(struct opts *o, struct hook_set *h, const char *job, json_t *rec)
+{
+	char host[256] = "", now[40], *s, *env[4] = { 0 };
+	const char *prov = getenv("SPOTRUN_PROVIDER");
+	struct timespec ts;
+	json_t *doc;
+
+	if (!hook_count(h, "migration"))
+		return 0;
+	gethostname(host, sizeof(host) - 1);
+	run_now_iso(now, sizeof(now));
+	clock_gettime(CLOCK_REALTIME, &ts);
+	doc = json_pack("{s:i, s:s, s:s, s:s, s:f, s:s, s:i, s:i, s:{s:s}, s:O}", "version", 1, "event",
+			"migration", "job", job, "time", now, "unix", ts.tv_sec + ts.tv_nsec / 1e9, "host", host,
+			"pid", (int)getpid(), "run", 0, "provider", "name", prov && *prov ? prov : "unknown",
+			"data", rec);
+	if (!doc || !(s = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS))) {
+		json_decref(doc);
+		return log_fail(EX_SOFTWARE, "cannot encode the migration event");
+	}
+	if (asprintf(&env[0], "SPOTRUN_JOB=%s", job) < 0)
+		env[0] = NULL;
+	else if (asprintf(&env[1], "SPOTRUN_STORE=%s", run_store_url(o)) < 0)
+		env[1] = NULL;
+	hook_fire(h, "migration", s, env);
+	hook_drain(h);
+	free(env[0]);
+	free(env[1]);
+	free(s);
+	json_decref(doc);
+	if (hook_failures(h) && opt_flag(o, OPT_HOOK_STRICT))
+		return log_fail(EX_SOFTWARE, "%d hook(s) failed and --hook-strict is set", hook_failures(h));
+	return 0;
+}
+
 int cmd_migrate(struct opts *o)
 {
 	struct xfer_store *src = NULL, *dst = NULL;
 	const char *to = opt_str(o, OPT_TO), *job, *from = run_store_url(o);
 	struct ckpt_migrate_result r;
+	struct hook_set *hooks = NULL;
 	struct plan_job pj;
 	struct mig_est e;
 	json_t *rec = NULL, *base = NULL;
@@ -493,7 +534,7 @@ int cmd_migrate(struct opts *o)
 
 	if (!to)
 		return log_fail(EX_USAGE, "'spotrun migrate' needs --to URL (the destination store)");
-	if ((rc = run_nargs(o, 0, 0)) || (rc = run_store_need(o, &src)) ||
+	if ((rc = run_nargs(o, 0, 0)) || (rc = mig_hooks_open(o, &hooks)) || (rc = run_store_need(o, &src)) ||
 	    (rc = run_store_job(o, src, &job, &owned)) || (rc = run_plan_job(src, from, job, &pj)) ||
 	    (rc = mig_estimate(o, &pj, to, &e)))
 		goto out;
@@ -518,7 +559,10 @@ int cmd_migrate(struct opts *o)
 	printf("migrated '%s': %u checkpoints copied, %u already there, %.3f GB (%.3f GB inside the "
 	       "service) in %.1f s; %.3f GB verified at the destination\n", job, r.copied, r.skipped,
 	       r.bytes / 1e9, r.server_side_bytes / 1e9, r.seconds, r.verified_bytes / 1e9);
+	fflush(stdout);
+	rc = mig_hooks_fire(o, hooks, job, rec);
 out:
+	hook_set_free(hooks);
 	json_decref(rec);
 	json_decref(base);
 	free(owned);

@@ -48,6 +48,23 @@ int run_store_open(const struct opts *o, struct xfer_store **st)
 	return xfer_open(url, &xo, st);
 }
 
+int run_store_open_other(const struct opts *o, const char *url, const char *opt, struct xfer_store **st)
+{
+	const char *own = run_store_url(o);
+	const char *se = strstr(own, "://"), *de = strstr(url, "://");
+	int same_scheme = se && de && se - own == de - url && !strncmp(own, url, (size_t)(se - own));
+	struct xfer_opts xo = {
+		.endpoint = same_scheme ? opt_str(o, OPT_ENDPOINT) : NULL,
+		.workers = run_workers(o),
+		.part_size = (uint64_t)opt_int(o, OPT_PART_SIZE),
+	};
+
+	*st = NULL;
+	if (!*url || !strcmp(url, "none"))
+		return log_fail(EX_USAGE, "%s: a store URL is required", opt);
+	return xfer_open(url, &xo, st);
+}
+
 void run_job_sanitize(char *job)
 {
 	for (char *p = job; *p; p++)

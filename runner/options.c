@@ -87,7 +87,7 @@ static const struct opt_def opt_table[OPT__COUNT] = {
 	  "show what would happen, change nothing" },
 	{ OPT_HOOK, "hook", 0, OT_LIST, "SPOTRUN_HOOK", NULL, CMD_RUN | CMD_MIGRATE, "EVENT=PATH",
 	  "run executable PATH on EVENT (start, notice, checkpoint-committed, push-failed, resume, "
-	  "migration, exit); repeatable" },
+	  "migration, hardware-change, exit); repeatable" },
 	{ OPT_HOOKS_DIR, "hooks-dir", 0, OT_STR, "SPOTRUN_HOOKS_DIR", NULL, CMD_RUN | CMD_MIGRATE, "DIR",
 	  "run DIR/EVENT and DIR/EVENT.d/* on each event" },
 	{ OPT_HOOK_TIMEOUT, "hook-timeout", 0, OT_SECONDS, "SPOTRUN_HOOK_TIMEOUT", "30", CMD_RUN | CMD_MIGRATE,
@@ -110,6 +110,9 @@ static const struct opt_def opt_table[OPT__COUNT] = {
 	  "checkpoint elsewhere than where we run: deny, allow, or max-cost=USD" },
 	{ OPT_HARDWARE_CHANGE, "hardware-change", 0, OT_STR, "SPOTRUN_HARDWARE_CHANGE", "warn", CMD_RUN, "POLICY",
 	  "checkpoint made on other GPUs (type or count): deny (exit 78), warn, or allow" },
+	{ OPT_FROM_STORE, "from-store", 0, OT_STR, "SPOTRUN_FROM_STORE", NULL, CMD_RUN, "URL",
+	  "the store the job ran against before it moved: a newer checkpoint there is pulled "
+	  "directly or copied into --store first, whichever costs less (--migrate decides)" },
 	{ OPT_PORTABLE, "portable", 0, OT_FLAG, "SPOTRUN_PORTABLE", NULL, CMD_RUN | CMD_PUSH | CMD_MIGRATE, NULL,
 	  "plain zstd frames only, so zstd -dc data.tar.zst | tar -x works without spotrun" },
 	{ OPT_FULL, "full", 0, OT_FLAG, "SPOTRUN_FULL", NULL, CMD_RUN | CMD_PUSH, NULL,
@@ -578,6 +581,9 @@ int opts_parse(struct opts *o, const struct run_cmd_info *ci, int argc, char **a
 	o->cmd = ci->cmd;
 	o->cmd_name = ci->name;
 	*done = 0;
+	for (int i = 0; i < OPT__COUNT; i++) /* the table is indexed by id */
+		if (opt_table[i].id != (enum opt_id)i)
+			return log_fail(EX_SOFTWARE, "option table: entry %d is not in enum opt_id order", i);
 	if ((rc = opts_getopt(o, ci, argc, argv)))
 		return rc;
 	if (o->val[OPT_HELP]) {

@@ -34,9 +34,10 @@ enum opt_id {
 	OPT_METRICS_FILE,
 	/* migration [6/7] */
 	OPT_CATALOG, OPT_TARGETS, OPT_HOURS, OPT_MAX_COST, OPT_MIGRATE, OPT_HARDWARE_CHANGE,
-	/* codec, incremental, encryption [7/7] */
-	OPT_PORTABLE, OPT_FULL, OPT_ENCRYPT_KEY_FILE,
-	OPT_CA_BUNDLE,
+	OPT_FROM_STORE,
+	/* codec, incremental, encryption [7/7]; in the order of options.c's
+	 * table, which is indexed by these ids */
+	OPT_PORTABLE, OPT_FULL, OPT_CA_BUNDLE, OPT_ENCRYPT_KEY_FILE,
 	OPT__COUNT
 };
 
@@ -101,6 +102,11 @@ int run_workers(const struct opts *o);
 struct json_t;
 /* Prints a JSON document (indented) on stdout; takes the reference. */
 int run_print_json(struct json_t *j);
+/* Opens another store next to --store (spotrun migrate --to, run
+ * --from-store): --endpoint applies when its scheme is --store's, else the
+ * store's environment (AWS_ENDPOINT_URL, ...) does.  "none" is a usage error
+ * naming opt. */
+int run_store_open_other(const struct opts *o, const char *url, const char *opt, struct xfer_store **st);
 /* Like run_store_open, but "none" is a usage error (store subcommands). */
 int run_store_need(const struct opts *o, struct xfer_store **st);
 /* Positional argument count check: EX_USAGE (logged) outside [lo, hi]. */
@@ -116,6 +122,13 @@ struct json_t *run_jobrec_read(struct xfer_store *st, const char *job);
 int run_jobrec_run(struct xfer_store *st, const char *job, char **argv, int index, struct json_t *run);
 int run_event_put(struct xfer_store *st, const char *job, const char *host, struct json_t *ev);
 void run_now_iso(char *buf, size_t n);
+struct ckpt_origin;
+struct xfer_place;
+/* Where a store holds a checkpoint (cmd_plan.c; docs/migration.md "Where a
+ * checkpoint is"): s3/gs/az name the provider, the region is the manifest's
+ * when it was made on that provider; a file:// store is where the manifest
+ * says it was made. */
+void run_store_place(const char *url, const struct ckpt_origin *og, struct xfer_place *p);
 /* Migration records (cmd_plan.c): append rec to job.json's migrations[]
  * (creating the record from base when missing); who/where made the move. */
 int run_jobrec_migration(struct xfer_store *st, const char *job, struct json_t *base,

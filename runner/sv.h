@@ -18,6 +18,7 @@
 #include "runner.h"
 #include "provider.h"
 #include "ckpt.h"
+#include "xfer.h"
 
 #define SV_MAX_CLIENTS 16
 /* Provider probes (and the libcurl they load) wait until SV_PROBE_DELAY s
@@ -77,6 +78,7 @@ struct sv {
 	struct prov_watch *watch;
 	struct prov_identity id;
 	int id_settled;
+	struct xfer_place here_place;	/* sv_move.c: id's place, "" while unknown */
 
 	enum sv_state state;
 	enum sv_next next;
@@ -180,7 +182,56 @@ void sv_finish(struct sv *sv);
 void sv_finish_done(struct sv *sv);
 void sv_record_start(struct sv *sv);
 void sv_record_end(struct sv *sv);
-/* Before the first start: newest committed checkpoint from the store. */
+/* Before the first start: newest committed checkpoint from the store (or
+ * a newer one from --from-store). */
 int sv_restore(struct sv *sv);
+
+/* sv_move.c: the resume policy (docs/migration.md "The resume policy").
+ * Getting the checkpoint to resume here is a move: a pull (from the store,
+ * or from --from-store), or a copy from --from-store into the store first
+ * and a pull from there.  Between places it is a migration, which
+ * --migrate allows or refuses before anything moves. */
+enum sv_way { SV_PULL, SV_MIGRATE };
+struct sv_leg {			/* bytes from one place to another */
+	uint64_t bytes;
+	int priced;		/* the catalog has a price */
+	double per_gb, usd, seconds;
+	char rule[200];		/* the egress rule used, or why there is no price */
+};
+struct sv_way_est {
+	int possible;		/* 0: why_not says why */
+	struct sv_leg copy;	/* SV_MIGRATE: from-store -> store */
+	struct sv_leg pull;	/* -> here */
+	int priced;
+	uint64_t bytes;
+	double usd, seconds;
+	char why_not[200];
+};
+struct sv_move {
+	int active;		/* a move to record after the pull (sv_move_done) */
+	int migrating;		/* the places differ: --migrate was applied */
+	int recorded;
+	enum sv_way way;
+	struct xfer_store *src;	/* where the checkpoint is (not owned) */
+	uint64_t seq;
+	struct xfer_place from, store, here;
+	struct sv_way_est est[2];	/* by enum sv_way */
+	struct ckpt_migrate_result copied;	/* SV_MIGRATE */
+};
+/* --migrate: 0 deny, 1 allow, 2 max-cost (*max set); -1 invalid (logged). */
+int sv_move_policy(const struct opts *o, double *max);
+/* The store's checkpoint seq is about to be pulled: is that a migration,
+ * and is it allowed?  0 go on (m->active: record after the pull), EX_CONFIG
+ * refused, EX_USAGE bad policy, or a store error. */
+int sv_move_check(struct sv *sv, uint64_t seq, struct sv_move *m);
+/* --from-store's checkpoint seq is newer than the store's (v, n: the
+ * store's committed checkpoints): prices both ways, logs them, applies
+ * --migrate and, for SV_MIGRATE, copies it (and what it references) into
+ * the store.  0 go on with m->way, else EX_* (nothing pulled). */
+int sv_move_from(struct sv *sv, struct xfer_store *from, uint64_t seq, const struct ckpt_info *v, size_t n,
+		 struct sv_move *m);
+/* After the pull (r), or after a copy whose pull failed (r NULL): job.json's
+ * migrations[] in the stores involved and the migration event.  Once. */
+void sv_move_done(struct sv *sv, struct sv_move *m, const struct ckpt_result *r);
 
 #endif

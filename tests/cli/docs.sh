@@ -70,6 +70,8 @@ t_completion_values() {
 	assert_contains "$(complete_words "$SR" run --notice-signal "")" "USR1" "--notice-signal <TAB>"
 	assert_contains "$(complete_words "$SR" --migrate "")" "deny" "--migrate <TAB>"
 	assert_contains "$(complete_words "$SR" -s "")" "s3://" "-s <TAB>"
+	assert_contains "$(complete_words "$SR" run --from-store "")" "gs://" "--from-store <TAB>"
+	assert_contains "$(complete_words "$SR" --hook "")" "hardware-change=" "--hook <TAB>"
 	mkdir -p ckpts/step-1 && : >cfg.json
 	assert_eq "$(complete_words "$SR" run --ckpt-dir ck)" "ckpts " "--ckpt-dir <TAB> (a folder)"
 	assert_eq "$(complete_words "$SR" --config cf)" "cfg.json " "--config <TAB> (a file)"

@@ -1,7 +1,8 @@
 # hardware.sh - the GPU fingerprint and --hardware-change: a stub NVML built
 # here (cc -shared) and selected with SPOTRUN_GPU_LIB reports fake devices
 # (FAKE_GPU_COUNT x FAKE_GPU_NAME); a first run commits a checkpoint and is
-# interrupted by a notice (SIGTERM from the command: 75), the second resumes and sees (or not) a hardware change.
+# interrupted by a notice (SIGTERM from the command: 75), the second resumes and sees (or not) a hardware change,
+# recorded as a hardware-change event (store and hooks).
 . "$SPOTRUN_TOP/tests/lib.sh"
 export SR
 
@@ -163,6 +164,42 @@ t_no_gpu_both_times_nothing() {
 	second 0 0 ""
 	assert_contains "$OUT" "changed=[]"
 	assert_not_contains "$ERR" "hardware"
+}
+
+t_change_is_an_event_and_a_hook() {
+	stub
+	first 2 "Fake H100 80GB"
+	printf '#!/bin/sh\ncat >"%s/hook.json"\n' "$T" >hook.sh && chmod +x hook.sh
+	second 0 1 "Fake A100 40GB" --hook hardware-change="$T/hook.sh"
+	assert_contains "$OUT" "changed=[1]"
+	python3 - spotrun-store/hw/events hook.json <<'PY' || fail "hardware-change event: $(cat hook.json)"
+import json, os, sys
+evs = [json.load(open(os.path.join(sys.argv[1], f))) for f in sorted(os.listdir(sys.argv[1]))]
+hw = [e for e in evs if e["event"] == "hardware-change"]
+assert len(hw) == 1 and hw[0]["run"] == 2, [e["event"] for e in evs]
+d = hw[0]["data"]
+assert d["seq"] == 1 and d["policy"] == "warn", d
+assert d["old_summary"] == "2x Fake H100 80GB" and d["new_summary"] == "1x Fake A100 40GB", d
+assert d["old"]["count"] == 2 and d["new"]["count"] == 1, d
+assert d["new"]["devices"][0]["name"] == "Fake A100 40GB", d
+hook = json.load(open(sys.argv[2]))
+assert hook["event"] == "hardware-change" and hook["data"] == d, hook
+PY
+	expect_rc 0 "$SR" ls --job hw --store spotrun-store
+	assert_contains "$OUT" "hardware-change"
+	assert_contains "$OUT" "seq 1: old 2x Fake H100 80GB, new 1x Fake A100 40GB (warn)"
+	# no GPU before: the old fingerprint is null; allow records it too
+	rm -rf spotrun-store spotrun-ckpt
+	first 0
+	second 0 1 "Fake L4" --hardware-change allow
+	grep -l '"hardware-change"' spotrun-store/hw/events/* >list || fail "no event with allow"
+	python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["data"]; assert d["old"] is None and d["policy"] == "allow", d' \
+		"$(head -1 list)" || fail "null fingerprint"
+	# deny records nothing: nothing was resumed
+	rm -rf spotrun-store spotrun-ckpt
+	first 2 "Fake H100 80GB"
+	second 78 1 "Fake A100 40GB" --hardware-change deny
+	! grep -l '"hardware-change"' spotrun-store/hw/events/* 2>/dev/null || fail "an event after deny"
 }
 
 run_tests

@@ -1,9 +1,10 @@
 #!/bin/sh
 # plan.sh - `spotrun plan`, `spotrun migrate` (file stores) and the resume
-# policy of `spotrun run`, with a test catalog whose egress price is absurd
-# ($1000/GB) so that a 2 MB checkpoint's move costs dollars.  Checkpoints
-# "made on aws:us-east-1" are ordinary pushes whose manifest's provider and
-# region are rewritten in the file store.
+# policy of `spotrun run` (with and without --from-store), with a test
+# catalog whose egress price is absurd ($1000/GB) so that a 2 MB
+# checkpoint's move costs dollars.  Checkpoints "made on aws:us-east-1" are
+# ordinary pushes whose manifest's provider and region are rewritten in the
+# file store.  This machine is on provider "none" (metadata endpoints closed).
 . "$(dirname "$0")/../lib.sh"
 
 cat_json() { # the test catalog
@@ -138,6 +139,27 @@ PY
 	assert_contains "$ERR" "different checkpoint"
 }
 
+t_migrate_runs_migration_hooks() {
+	mkjob j
+	printf '#!/bin/sh\ncat >"%s/hook.json"\nexit 3\n' "$T" >hook.sh && chmod +x hook.sh
+	expect_rc 0 "$SR" migrate --job j --store "file://$T/st" --to "file://$T/dst" --catalog cat.json \
+		--hook migration="$T/hook.sh"
+	assert_contains "$ERR" "hook 'hook.sh' for migration failed with status 3"
+	python3 - hook.json "$T/dst/j/job.json" <<'PY' || fail "hook: $(cat hook.json)"
+import json, sys
+h = json.load(open(sys.argv[1])); rec = json.load(open(sys.argv[2]))["migrations"][0]
+assert h["event"] == "migration" and h["job"] == "j" and h["run"] == 0 and h["version"] == 1, h
+assert h["data"] == rec and rec["kind"] == "migrate" and rec["copied"] == 1, (h, rec)
+PY
+	# --hook-strict: the failed hook fails the command (the copy is done)
+	expect_rc 70 "$SR" migrate --job j --store "file://$T/st" --to "file://$T/dst" --catalog cat.json \
+		--hook migration="$T/hook.sh" --hook-strict
+	assert_contains "$OUT" "0 checkpoints copied, 1 already there"
+	# a bad hook is refused before anything moves
+	expect_rc 64 "$SR" migrate --job j --store "file://$T/st" --to "file://$T/dst2" --hook bogus=/bin/true
+	assert_no_file "$T/dst2"
+}
+
 t_resume_policy() {
 	mkjob j aws us-east-1
 	# provider none here, checkpoint made on aws:us-east-1: a migration
@@ -161,6 +183,142 @@ t_resume_same_place() {
 	expect_rc 0 "$SR" run --job j --store file://$T/st --ckpt-dir ck -- sh -c 'test -n "$SPOTRUN_RESUME_DIR"'
 	mkjob k none ""
 	expect_rc 0 "$SR" run --job k --store file://$T/st --ckpt-dir ck2 -- sh -c 'test -n "$SPOTRUN_RESUME_DIR"'
+}
+
+# ---- --from-store: the job ran against ./old, now resumes with --store ./new
+
+# mkold STEP [PROVIDER REGION [STORE]]: a 2 MB checkpoint step-STEP of job j
+# pushed to ./old (or ./STORE), made "there"
+mkold() {
+	d=src/step-$(printf %06d "$1")
+	mkdir -p "$d"
+	head -c 2000000 /dev/urandom >"$d/w.bin"
+	expect_rc 0 "$SR" push "$d" --job j --store "file://$T/${4:-old}"
+	cat_json >cat.json
+	[ -n "${2:-}" ] || return 0
+	python3 - "$T/${4:-old}/j/ckpt" "$2" "$3" <<'PY'
+import json, os, sys
+p = os.path.join(sys.argv[1], sorted(os.listdir(sys.argv[1]))[-1], "manifest.json")
+m = json.load(open(p)); m["provider"], m["region"] = sys.argv[2], sys.argv[3]
+open(p, "w").write(json.dumps(m))
+PY
+}
+FROM() { echo --job j --store "file://$T/new" --from-store "file://$T/old" --ckpt-dir ck --catalog cat.json; }
+# migrations STORE PYTHON: asserts on m (job.json's migrations) of ./STORE
+migrations() {
+	python3 -c "import json; m=json.load(open('$T/$1/j/job.json'))['migrations']; $2" ||
+		fail "migrations in $1: $(cat "$T/$1/j/job.json")"
+}
+
+t_from_store_deny_prints_both_ways() {
+	mkold 100 aws us-east-1
+	expect_rc 78 "$SR" run $(FROM) -- true
+	assert_contains "$ERR" "checkpoint seq 1 of 'j' in file://$T/old (aws:us-east-1) is newer than any in file://$T/new (none); this machine is on none: resuming here is a migration"
+	assert_contains "$ERR" "way 1, pull directly from file://$T/old: 0.002 GB, \$2.00 (internet egress from aws), about 0 s"
+	assert_contains "$ERR" "way 2, copy into file://$T/new first, then pull: 0.004 GB, \$2.00 (copy 0.002 GB: internet egress from aws; pull 0.002 GB: no egress"
+	assert_contains "$ERR" "choosing way 2 (migrate): it costs no more"
+	assert_contains "$ERR" "error: not migrating (--migrate deny); rerun with --migrate allow or --migrate max-cost=2.01"
+	assert_no_file "$T/new/j/ckpt"
+	assert_no_file ck/step-000100
+	# the environment twin and the config file key do the same
+	SPOTRUN_FROM_STORE=file://$T/old expect_rc 78 "$SR" run --job j --store "file://$T/new" --catalog cat.json -- true
+	assert_contains "$ERR" "--migrate max-cost=2.01"
+	echo "{\"from-store\": \"file://$T/old\"}" >spotrun.json
+	expect_rc 78 "$SR" run --job j --store "file://$T/new" --catalog cat.json -- true
+	assert_contains "$ERR" "--migrate max-cost=2.01"
+}
+
+t_from_store_max_cost() {
+	mkold 100 aws us-east-1
+	expect_rc 78 "$SR" run $(FROM) --migrate max-cost=0.5 -- true
+	assert_contains "$ERR" "estimated migration cost \$2.00 exceeds --migrate max-cost=0.50; rerun with --migrate allow or --migrate max-cost=2.01"
+	assert_no_file "$T/new/j/ckpt"
+	expect_rc 0 "$SR" run $(FROM) --migrate max-cost=2.01 -- sh -c 'test -n "$SPOTRUN_RESUME_DIR"'
+	migrations new "assert m[0]['kind'] == 'migrate' and m[0]['policy'] == 'max-cost=2.01', m"
+}
+
+t_from_store_allow_copies_into_store() {
+	mkold 100 aws us-east-1
+	printf '#!/bin/sh\ncat >"%s/hook.json"\n' "$T" >hook.sh && chmod +x hook.sh
+	expect_rc 0 "$SR" run $(FROM) --migrate allow --hook migration="$T/hook.sh" -- sh -c \
+		'test "$SPOTRUN_RESUME_DIR" = "$PWD/ck/step-000100" && cmp "$SPOTRUN_RESUME_DIR/w.bin" src/step-000100/w.bin'
+	assert_contains "$ERR" "choosing way 2 (migrate)"
+	assert_contains "$ERR" "copying 1 checkpoint(s) of 'j' (seq 1 and what it references) from file://$T/old into file://$T/new"
+	assert_contains "$ERR" "restoring checkpoint seq 1 (step 100, 2.0 MB) from file://$T/new"
+	cmp old/j/ckpt/00000001/manifest.json new/j/ckpt/00000001/manifest.json
+	cmp old/j/ckpt/00000001/data.tar.zst new/j/ckpt/00000001/data.tar.zst
+	expect_rc 0 "$SR" verify --job j --store "file://$T/new" --step 100
+	for s in new old; do
+		migrations $s "
+r = m[0]; assert len(m) == 1 and r['kind'] == 'migrate' and r['migration'] and r['policy'] == 'allow', r
+assert r['from'] == 'file://$T/old' and r['to'] == 'file://$T/new' and r['from_place'] == 'aws', r
+assert r['to_place'] == 'none' and r['seq'] == 1 and r['copied'] == 1 and r['pulled'], r
+assert r['estimated']['priced'] and abs(r['estimated']['usd'] - r['copy']['estimated']['usd']) < 1e-9, r
+assert r['estimated']['usd'] > 2 and r['actual']['usd'] > 2 and r['actual']['seconds'] > 0, r
+assert r['copy']['seconds'] > 0 and r['pull']['seconds'] > 0 and r['verified_bytes'] >= r['copy']['bytes'] > 2000000, r
+assert r['alternative']['kind'] == 'pull' and r['alternative']['possible'], r"
+	done
+	python3 - "$T/new/j/events" "$T/hook.json" <<'PY' || fail "migration event: $(cat "$T/hook.json")"
+import json, os, sys
+evs = [json.load(open(os.path.join(sys.argv[1], f))) for f in sorted(os.listdir(sys.argv[1]))]
+names = [e["event"] for e in evs]
+assert names.index("migration") < names.index("resume"), names
+mig = [e for e in evs if e["event"] == "migration"][0]
+hook = json.load(open(sys.argv[2]))
+assert hook["event"] == "migration" and hook["data"] == mig["data"], (hook, mig)
+assert mig["data"]["kind"] == "migrate" and mig["data"]["estimated"]["usd"] > 2, mig
+PY
+	expect_rc 0 "$SR" ls --job j --store "file://$T/new"
+	assert_contains "$OUT" "migrate from file://$T/old (aws -> none), 0.004 GB: estimated \$2.00"
+}
+
+t_from_store_incremental_same_place() {
+	# seq 2 references big.bin in seq 1: both are copied; made outside a
+	# cloud, so no question is asked (--migrate deny, the default)
+	mkdir -p src/step-000100 src/step-000200
+	head -c 2000000 /dev/urandom >src/step-000100/big.bin && echo 1 >src/step-000100/small
+	expect_rc 0 "$SR" push src/step-000100 --job j --store "file://$T/old"
+	cp -p src/step-000100/big.bin src/step-000200/ && echo 2 >src/step-000200/small
+	expect_rc 0 "$SR" push src/step-000200 --job j --store "file://$T/old"
+	grep -q '"ref"' old/j/ckpt/00000002/manifest.json || fail "seq 2 is not incremental"
+	cat_json >cat.json
+	expect_rc 0 "$SR" run $(FROM) -- sh -c \
+		'cmp "$SPOTRUN_RESUME_DIR/big.bin" src/step-000100/big.bin && test "$(cat "$SPOTRUN_RESUME_DIR/small")" = 2'
+	assert_not_contains "$ERR" "is a migration"
+	assert_contains "$ERR" "copying 2 checkpoint(s) of 'j' (seq 2 and what it references)"
+	for s in 1 2; do cmp old/j/ckpt/0000000$s/manifest.json new/j/ckpt/0000000$s/manifest.json; done
+	expect_rc 0 "$SR" verify --job j --store "file://$T/new" --step 200
+	migrations new "r = m[0]; assert r['kind'] == 'migrate' and not r['migration'] and r['copied'] == 2, r
+assert r['policy'] == 'not a migration (same place)' and r['estimated']['usd'] == 0, r"
+}
+
+t_from_store_direct_pull_when_copy_impossible() {
+	mkold 200 aws us-east-1
+	mkold 100 "" "" new	# ./new holds an older seq 1: a copy would not be the newest there
+	cp new/j/ckpt/00000001/manifest.json before.json
+	expect_rc 0 "$SR" run $(FROM) --migrate allow -- sh -c \
+		'test "$SPOTRUN_RESUME_DIR" = "$PWD/ck/step-000200" && cmp "$SPOTRUN_RESUME_DIR/w.bin" src/step-000200/w.bin'
+	assert_contains "$ERR" "way 2, copy into file://$T/new first, then pull: not possible: --store already holds seq 1"
+	assert_contains "$ERR" "choosing way 1 (pull): the only way"
+	assert_contains "$ERR" "restoring checkpoint seq 1 (step 200, 2.0 MB) from file://$T/old"
+	cmp before.json new/j/ckpt/00000001/manifest.json
+	for s in new old; do
+		migrations $s "r = m[0]; assert r['kind'] == 'pull' and r['from'] == 'file://$T/old' and r['seq'] == 1, r
+assert r['estimated']['usd'] > 2 and r['actual']['seconds'] > 0 and 'copied' not in r, r
+assert not r['alternative']['possible'] and 'already holds seq 1' in r['alternative']['why_not'], r"
+	done
+}
+
+t_from_store_older_or_misused() {
+	mkold 100 aws us-east-1
+	mkold 200 "" "" new
+	expect_rc 0 "$SR" run $(FROM) -v -- sh -c 'test "$SPOTRUN_RESUME_DIR" = "$PWD/ck/step-000200"'
+	assert_contains "$ERR" "file://$T/old holds nothing newer than file://$T/new (seq 1, step 200)"
+	assert_not_contains "$ERR" "way 1"
+	expect_rc 64 "$SR" run --job j --store "file://$T/old" --from-store "file://$T/old" -- true
+	assert_contains "$ERR" "--from-store names the store itself"
+	expect_rc 64 "$SR" run --job j --store none --from-store "file://$T/old" -- true
+	assert_contains "$ERR" "--from-store needs a store"
 }
 
 run_tests

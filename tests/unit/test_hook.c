@@ -17,7 +17,7 @@
 static void test_event_names(void)
 {
 	const char *ok[] = { "start", "notice", "checkpoint-committed", "push-failed", "resume",
-			     "migration", "exit" };
+			     "migration", "hardware-change", "exit" };
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		ASSERT_TRUE(hook_event_ok(ok[i]));
 	ASSERT_TRUE(!hook_event_ok("Start"));
@@ -39,7 +39,7 @@ static void test_spec_parse_table(void)
 		{ "/bin/true", -1, NULL, NULL, "invalid hook '/bin/true': expected EVENT=PATH" },
 		{ "", -1, NULL, NULL, "invalid hook '': expected EVENT=PATH" },
 		{ "bogus=/x", -1, NULL, NULL, "unknown hook event 'bogus' (one of start, notice, "
-		  "checkpoint-committed, push-failed, resume, migration, exit)" },
+		  "checkpoint-committed, push-failed, resume, migration, hardware-change, exit)" },
 		{ "averyveryveryveryveryverylongeventname=/x", -1, NULL, NULL,
 		  "unknown hook event 'averyveryveryveryveryverylongeventname'" },
 	};
