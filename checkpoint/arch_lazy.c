@@ -70,34 +70,8 @@ typedef struct archive ar_t;
 	V(archive_entry_set_gid, (ae_t *e, la_int64_t n), (e, n))			\
 	V(archive_entry_set_mtime, (ae_t *e, time_t t, long ns), (e, t, ns))
 
-#define AL_IDX_F(r, n, p, a, f) AL_##n,
-#define AL_IDX_V(n, p, a) AL_##n,
-#define AL_IDX_VA(n) AL_##n,
-enum { ARCH_FNS(AL_IDX_F, AL_IDX_V, AL_IDX_VA) AL_COUNT };
-
-#define AL_NAME_F(r, n, p, a, f) #n,
-#define AL_NAME_V(n, p, a) #n,
-#define AL_NAME_VA(n) #n,
-static const char *const al_names[] = { ARCH_FNS(AL_NAME_F, AL_NAME_V, AL_NAME_VA) };
-static const char *const al_sonames[] = { SPOTRUN_ARCHIVE_SONAME, "libarchive.so.13", "libarchive.so", NULL };
-static void *al_fns[AL_COUNT];
-static struct lazy_lib al_lib = { "libarchive", al_sonames, al_names, al_fns, AL_COUNT, 0 };
-
-#define AL_DEF_F(r, n, p, a, f)								\
-	r(n) p									\
-	{										\
-		if (!lazy_load(&al_lib))						\
-			return f;							\
-		return ((r(*) p)al_fns[AL_##n]) a;					\
-	}
-#define AL_DEF_V(n, p, a)								\
-	void(n) p									\
-	{										\
-		if (lazy_load(&al_lib))							\
-			((void(*) p)al_fns[AL_##n]) a;					\
-	}
-#define AL_DEF_VA(n)
-ARCH_FNS(AL_DEF_F, AL_DEF_V, AL_DEF_VA)
+LAZY_LIBRARY(ARCH_FNS, "libarchive", SPOTRUN_ARCHIVE_SONAME, "libarchive.so.13", "libarchive.so");
+LAZY_DEFINE(ARCH_FNS)
 
 /* printf-style: formatted here, handed on as "%s". */
 void archive_set_error(ar_t *a, int err, const char *fmt, ...)
@@ -108,6 +82,6 @@ void archive_set_error(ar_t *a, int err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (lazy_load(&al_lib))
-		((void (*)(ar_t *, int, const char *, ...))al_fns[AL_archive_set_error])(a, err, "%s", msg);
+	if (LAZY_LOADED())
+		LAZY_FN(archive_set_error, void (*)(ar_t *, int, const char *, ...))(a, err, "%s", msg);
 }

@@ -59,34 +59,8 @@ _Static_assert(sizeof(long) == sizeof(void *) && sizeof(curl_off_t) == sizeof(vo
 	F(CURLSH *, curl_share_init, (void), (), NULL)					\
 	F(CURLSHcode, curl_share_cleanup, (CURLSH *s), (s), CURLSHE_NOT_BUILT_IN)
 
-#define CL_IDX_F(r, n, p, a, f) CL_##n,
-#define CL_IDX_V(n, p, a) CL_##n,
-#define CL_IDX_VA(n) CL_##n,
-enum { CURL_FNS(CL_IDX_F, CL_IDX_V, CL_IDX_VA) CL_COUNT };
-
-#define CL_NAME_F(r, n, p, a, f) #n,
-#define CL_NAME_V(n, p, a) #n,
-#define CL_NAME_VA(n) #n,
-static const char *const cl_names[] = { CURL_FNS(CL_NAME_F, CL_NAME_V, CL_NAME_VA) };
-static const char *const cl_sonames[] = { SPOTRUN_CURL_SONAME, "libcurl.so.4", "libcurl.so", NULL };
-static void *cl_fns[CL_COUNT];
-static struct lazy_lib cl_lib = { "libcurl", cl_sonames, cl_names, cl_fns, CL_COUNT, 0 };
-
-#define CL_DEF_F(r, n, p, a, f)								\
-	r(n) p									\
-	{										\
-		if (!lazy_load(&cl_lib))						\
-			return f;							\
-		return ((r(*) p)cl_fns[CL_##n]) a;					\
-	}
-#define CL_DEF_V(n, p, a)								\
-	void(n) p									\
-	{										\
-		if (lazy_load(&cl_lib))							\
-			((void(*) p)cl_fns[CL_##n]) a;					\
-	}
-#define CL_DEF_VA(n)
-CURL_FNS(CL_DEF_F, CL_DEF_V, CL_DEF_VA)
+LAZY_LIBRARY(CURL_FNS, "libcurl", SPOTRUN_CURL_SONAME, "libcurl.so.4", "libcurl.so");
+LAZY_DEFINE(CURL_FNS)
 
 /* One pointer-sized argument after the option (see the header comment). */
 #define CL_FORWARD(ret, name, htype, otype, fail)					\
@@ -98,9 +72,9 @@ CURL_FNS(CL_DEF_F, CL_DEF_V, CL_DEF_VA)
 		va_start(ap, opt);							\
 		arg = va_arg(ap, void *);						\
 		va_end(ap);								\
-		if (!lazy_load(&cl_lib))						\
+		if (!LAZY_LOADED())							\
 			return fail;							\
-		return ((ret(*)(htype, otype, ...))cl_fns[CL_##name])(h, opt, arg);	\
+		return LAZY_FN(name, ret(*)(htype, otype, ...))(h, opt, arg);		\
 	}
 CL_FORWARD(CURLcode, curl_easy_setopt, CURL *, CURLoption, CURLE_FAILED_INIT)
 CL_FORWARD(CURLcode, curl_easy_getinfo, CURL *, CURLINFO, CURLE_FAILED_INIT)
