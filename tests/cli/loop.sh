@@ -39,6 +39,28 @@ t_resume_does_not_push_the_restored_checkpoint_again() {
 	expect_rc 0 "$SR" ls --job rr
 	assert_eq "$(grep -c ' step-0' "$T/out" || true)" "$before" "checkpoints after a resume that committed nothing"
 }
+t_emergency_plan_skips_a_push_that_cannot_finish() {
+	# a checkpoint is safe in the store; after the notice the command
+	# commits a 200 GB (sparse) folder with 3 s left: pushing it cannot
+	# finish, so the plan keeps the committed one instead of a half push
+	cat >c.sh <<'EOS'
+d=$SPOTRUN_CKPT_DIR/step-000001; mkdir -p $d; echo a >$d/w
+"$SR" commit $d || exit 9
+on_notice() {
+	d=$SPOTRUN_CKPT_DIR/step-000002; mkdir -p $d; truncate -s 200G $d/big
+	"$SR" commit $d; exit 0
+}
+trap on_notice USR1
+while :; do sleep 0.05; done
+EOS
+	export SR
+	expect_rc 75 "$SR" --job em --signal-grace 3 --kill-after 0.5 --simulate preempt@1 -- sh c.sh
+	assert_contains "$ERR" "emergency plan: skip pushing"
+	assert_contains "$ERR" "checkpoint 1 stays the newest in the store"
+	expect_rc 0 "$SR" ls --job em
+	assert_eq "$(grep -c ' step-0' "$T/out" || true)" 1 "checkpoints in the store"
+	assert_contains "$OUT" "step-000001"
+}
 t_background_pushes_newest_wins() {
 	# many quick commits while pushes run: the loop never blocks, and the
 	# store's newest checkpoint ends as the last committed step
