@@ -23,7 +23,9 @@
  * discards them by itself (after a week, or when the blob is next
  * committed).  Block ids are "sr" + a random tag per upload + the block
  * number, all the same length as Azure requires.  Ranged reads over 8 MiB
- * are split into parallel ranged GETs in one batch.
+ * are split into parallel ranged GETs in one batch.  The slot pool and the
+ * split are pool.c's, shared with s3.c; this file says how to make and read
+ * one block's request.
  *
  * Endpoint: --endpoint, else the connection string's BlobEndpoint, else
  * PROTOCOL://ACCOUNT.blob.SUFFIX (https, core.windows.net).  The endpoint
@@ -52,12 +54,12 @@
 #include "azkey.h"
 #include "http.h"
 #include "log.h"
+#include "pool.h"
 #include "sigv4.h"
 
 #define AZ_VERSION "2021-08-06"
 #define AZ_MIN_BLOCK (4ULL << 20)
 #define AZ_MAX_BLOCKS 50000
-#define AZ_SPLIT_MIN (8U << 20)		/* ranged reads above this go parallel */
 #define AZ_XML_MAX (16U << 20)		/* largest XML answer we read */
 #define AZ_MAX_Q 6
 #define AZ_MAX_H 6
@@ -267,40 +269,46 @@ static int az_run(struct az_req *r, const char *op, const char *key, int create_
 
 /* ---- small objects ---- */
 
-static int az_put(struct xfer_store *xs, const char *key, const void *buf, size_t len, int flags)
+/* Runs method on key (relative to the prefix) with r's query, headers and
+ * body already set; the answer stays in r for the caller, who frees r. */
+static int az_call(struct az_store *st, struct az_req *r, const char *method, const char *key, const char *op,
+		   int create_only)
 {
-	struct az_store *st = (struct az_store *)xs;
-	struct az_req r = { 0 };
 	char *fk = az_full_key(st, key);
 	int rc;
 
 	if (!fk)
 		return log_fail(EX_OSERR, "az: out of memory");
+	if (!(rc = az_req_init(st, r, method, fk)))
+		rc = az_run(r, op, key, create_only);
+	free(fk);
+	return rc;
+}
+
+static int az_put(struct xfer_store *xs, const char *key, const void *buf, size_t len, int flags)
+{
+	struct az_req r = { 0 };
+	int rc;
+
 	az_add_header(&r, "x-ms-blob-type", "BlockBlob");
 	if (flags & XFER_CREATE_ONLY)
 		az_add_header(&r, "If-None-Match", "*");
 	r.http.body = buf ? buf : "";
 	r.http.body_len = len;
-	if (!(rc = az_req_init(st, &r, "PUT", fk)))
-		rc = az_run(&r, "put", key, flags & XFER_CREATE_ONLY);
+	rc = az_call((struct az_store *)xs, &r, "PUT", key, "put", flags & XFER_CREATE_ONLY);
 	az_req_free(&r);
-	free(fk);
 	return rc;
 }
 
 static int az_get(struct xfer_store *xs, const char *key, char **buf, size_t *len, size_t max)
 {
-	struct az_store *st = (struct az_store *)xs;
 	struct az_req r = { 0 };
-	char *fk = az_full_key(st, key);
 	int rc;
 
 	*buf = NULL;
 	*len = 0;
-	if (!fk)
-		return log_fail(EX_OSERR, "az: out of memory");
 	r.http.max_body = max;
-	if (!(rc = az_req_init(st, &r, "GET", fk)) && !(rc = az_run(&r, "get", key, 0))) {
+	if (!(rc = az_call((struct az_store *)xs, &r, "GET", key, "get", 0))) {
 		*buf = r.http.resp ? r.http.resp : calloc(1, 1);
 		*len = r.http.resp_len;
 		r.http.resp = NULL;
@@ -308,110 +316,88 @@ static int az_get(struct xfer_store *xs, const char *key, char **buf, size_t *le
 			rc = log_fail(EX_OSERR, "az: out of memory");
 	}
 	az_req_free(&r);
-	free(fk);
 	return rc;
 }
 
 static int az_head(struct xfer_store *xs, const char *key, uint64_t *size)
 {
-	struct az_store *st = (struct az_store *)xs;
 	struct az_req r = { 0 };
-	char *fk = az_full_key(st, key);
 	int rc;
 
-	if (!fk)
-		return log_fail(EX_OSERR, "az: out of memory");
-	if (!(rc = az_req_init(st, &r, "HEAD", fk)) && !(rc = az_run(&r, "head", key, 0))) {
+	if (!(rc = az_call((struct az_store *)xs, &r, "HEAD", key, "head", 0))) {
 		if (r.http.content_length < 0)
-			rc = log_fail(EX_PROTOCOL, "az: head '%s%s': no Content-Length", st->base.display, key);
+			rc = log_fail(EX_PROTOCOL, "az: head '%s%s': no Content-Length", xs->display, key);
 		else if (size)
 			*size = (uint64_t)r.http.content_length;
 	}
 	az_req_free(&r);
-	free(fk);
 	return rc;
 }
 
 static int az_del(struct xfer_store *xs, const char *key)
 {
-	struct az_store *st = (struct az_store *)xs;
 	struct az_req r = { 0 };
-	char *fk = az_full_key(st, key);
-	int rc;
+	int rc = az_call((struct az_store *)xs, &r, "DELETE", key, "delete", 0);
 
-	if (!fk)
-		return log_fail(EX_OSERR, "az: out of memory");
-	if (!(rc = az_req_init(st, &r, "DELETE", fk)))
-		rc = az_run(&r, "delete", key, 0);
 	az_req_free(&r);
-	free(fk);
 	return rc;
 }
 
 /* ---- ranged reads ---- */
 
 struct az_range {
+	struct xfer_pool_range g;	/* first: the pool's view of the slot */
 	struct az_req r;
-	char hdr[64];
-	uint64_t off;
-	size_t len;
 };
 
-static int az_range_check(struct az_range *g, const char *key)
-{
-	int rc = az_result(&g->r, "read", key, 0);
+struct az_read {			/* the range callbacks' context */
+	struct az_store *st;
+	const char *key;
+	char *full;
+};
 
-	if (rc)
+static int az_range_build(void *user, struct xfer_pool_range *g, struct xfer_http_req **req)
+{
+	struct az_read *rd = user;
+	struct az_range *ar = (struct az_range *)g;
+	int rc;
+
+	az_add_header(&ar->r, "x-ms-range", g->hdr);
+	if ((rc = az_req_init(rd->st, &ar->r, "GET", rd->full)))
 		return rc;
-	if (g->r.http.sink_len != g->len || (g->r.http.status == 200 && g->off != 0))
-		return log_fail(EX_DATAERR, "az: short read of '%s%s' at offset %llu: got %zu of %zu bytes",
-				g->r.st->base.display, key, (unsigned long long)g->off, g->r.http.sink_len,
-				g->len);
+	*req = &ar->r.http;
 	return 0;
 }
+
+static int az_range_result(void *user, struct xfer_pool_range *g)
+{
+	return az_result(&((struct az_range *)g)->r, "read", ((struct az_read *)user)->key, 0);
+}
+
+static void az_range_release(struct xfer_pool_range *g)
+{
+	az_req_free(&((struct az_range *)g)->r);
+}
+
+static const struct xfer_pool_range_ops az_range_ops = {
+	.label = "az",
+	.slot_size = sizeof(struct az_range),
+	.build = az_range_build,
+	.result = az_range_result,
+	.release = az_range_release,
+};
 
 static int az_get_range(struct xfer_store *xs, const char *key, uint64_t off, void *buf, size_t len)
 {
 	struct az_store *st = (struct az_store *)xs;
-	size_t n = 1, chunk = len, i;
-	struct az_range *g = NULL;
-	struct xfer_http_batch *b = NULL;
-	char *fk = az_full_key(st, key);
-	int rc = 0;
+	struct az_read rd = { st, key, az_full_key(st, key) };
+	int rc;
 
-	if (!fk)
+	if (!rd.full)
 		return log_fail(EX_OSERR, "az: out of memory");
-	if (len == 0)
-		goto out;
-	if (len > AZ_SPLIT_MIN && st->workers > 1) {
-		chunk = (len + (size_t)st->workers - 1) / (size_t)st->workers;
-		if (chunk < AZ_SPLIT_MIN / 2)
-			chunk = AZ_SPLIT_MIN / 2;
-		n = (len + chunk - 1) / chunk;
-	}
-	if (!(g = calloc(n, sizeof(*g))) || !(b = xfer_http_batch_new(st->http, st->workers))) {
-		rc = log_fail(EX_OSERR, "az: out of memory");
-		goto out;
-	}
-	for (i = 0; i < n && !rc; i++) {
-		g[i].off = off + i * chunk;
-		g[i].len = i + 1 < n ? chunk : len - i * chunk;
-		snprintf(g[i].hdr, sizeof(g[i].hdr), "bytes=%llu-%llu", (unsigned long long)g[i].off,
-			 (unsigned long long)(g[i].off + g[i].len - 1));
-		az_add_header(&g[i].r, "x-ms-range", g[i].hdr);
-		g[i].r.http.sink = (char *)buf + i * chunk;
-		g[i].r.http.sink_cap = g[i].len;
-		if (!(rc = az_req_init(st, &g[i].r, "GET", fk)) && xfer_http_batch_add(b, &g[i].r.http))
-			rc = log_fail(EX_OSERR, "az: out of memory");
-	}
-	for (struct xfer_http_req *h; !rc && (h = xfer_http_batch_next(b));)
-		rc = az_range_check((struct az_range *)h->user, key);
-out:
-	xfer_http_batch_free(b);
-	for (i = 0; g && i < n; i++)
-		az_req_free(&g[i].r);
-	free(g);
-	free(fk);
+	rc = xfer_pool_get_range(&az_range_ops, &rd, st->http, st->workers, st->base.display, key, off, buf,
+				 len);
+	free(rd.full);
 	return rc;
 }
 
@@ -525,28 +511,19 @@ static int az_list(struct xfer_store *xs, const char *prefix, struct xfer_list *
 /* ---- block upload ---- */
 
 struct az_block {
+	struct xfer_pool_part p;	/* first: the pool's view of the slot */
 	struct az_req r;
-	char *buf;
-	size_t len;
-	int num;
-	int busy;
 	char id[32];
 	char md5[32];
 };
 
 struct az_upload {
 	struct xfer_upload base;
+	struct xfer_pool pool;		/* buffers, blocks in flight, sticky failure */
 	struct az_store *st;
 	char *key;			/* relative, for messages */
 	char *full;
-	size_t block_size;
 	unsigned int tag;		/* random, part of every block id */
-	struct az_block *slots;
-	int nslots;
-	struct az_block *cur;
-	struct xfer_http_batch *batch;
-	int nblocks;			/* blocks sent */
-	int rc;				/* sticky failure */
 };
 
 /* Block id of block num: Base64 of 18 bytes ("sr" + 8 hex + 8 digits), so
@@ -559,137 +536,50 @@ static void az_block_id(const struct az_upload *up, int num, char *out)
 	EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)raw, 18);
 }
 
-static void az_block_done(struct az_upload *up, struct az_block *p)
+/* The Put Block of one full buffer. */
+static int az_block_send(void *user, struct xfer_pool_part *pp, struct xfer_http_req **req)
 {
-	int rc = az_result(&p->r, "upload a block of", up->key, 0);
-
-	if (rc && !up->rc)
-		up->rc = rc;
-	az_req_free(&p->r);
-	p->busy = 0;
-	p->len = 0;
-}
-
-/* Waits for one block in flight; 0 when none was. */
-static int az_wait_one(struct az_upload *up)
-{
-	struct xfer_http_req *h = xfer_http_batch_next(up->batch);
-
-	if (!h)
-		return 0;
-	az_block_done(up, (struct az_block *)h->user); /* r is the block's first member */
-	return 1;
-}
-
-static int az_block_send(struct az_upload *up, struct az_block *p)
-{
+	struct az_upload *up = user;
+	struct az_block *p = (struct az_block *)pp;
 	int rc;
 
-	if (up->nblocks >= AZ_MAX_BLOCKS)
-		return log_fail(EX_DATAERR, "az: '%s%s' needs more than %d blocks of %zu bytes",
-				up->st->base.display, up->key, AZ_MAX_BLOCKS, up->block_size);
 	memset(&p->r, 0, sizeof(p->r));
-	p->num = ++up->nblocks;
-	az_block_id(up, p->num, p->id);
+	az_block_id(up, pp->num, p->id);
 	az_add_query(&p->r, "comp", "block");
 	az_add_query(&p->r, "blockid", p->id);
 	/* the service checks the block against its MD5 (Md5Mismatch, 400) */
-	xfer_http_md5_b64(p->buf, p->len, p->md5);
+	xfer_http_md5_b64(pp->buf, pp->len, p->md5);
 	az_add_header(&p->r, "Content-MD5", p->md5);
-	p->r.http.body = p->buf;
-	p->r.http.body_len = p->len;
+	p->r.http.body = pp->buf;
+	p->r.http.body_len = pp->len;
 	if ((rc = az_req_init(up->st, &p->r, "PUT", up->full)))
 		return rc;
-	if (xfer_http_batch_add(up->batch, &p->r.http))
-		return log_fail(EX_OSERR, "az: out of memory");
-	p->busy = 1;
+	*req = &p->r.http;
 	return 0;
 }
 
-/* A free buffer to fill, waiting for a block in flight when all are busy. */
-static int az_free_slot(struct az_upload *up, struct az_block **out)
+static int az_block_done(void *user, struct xfer_pool_part *pp)
 {
-	for (;;) {
-		for (int i = 0; i < up->nslots; i++) {
-			struct az_block *p = &up->slots[i];
-			if (p->busy)
-				continue;
-			if (!p->buf && !(p->buf = malloc(up->block_size)))
-				return log_fail(EX_OSERR, "az: out of memory for a %zu-byte block", up->block_size);
-			p->len = 0;
-			*out = p;
-			return 0;
-		}
-		if (!az_wait_one(up))
-			return log_fail(EX_SOFTWARE, "az: upload slots busy with nothing in flight");
-		if (up->rc)
-			return up->rc;
-	}
+	struct az_upload *up = user;
+
+	return az_result(&((struct az_block *)pp)->r, "upload a block of", up->key, 0);
 }
 
-static void az_upload_free(struct az_upload *up)
+static void az_block_release(struct xfer_pool_part *pp)
 {
-	xfer_http_batch_free(up->batch);
-	for (int i = 0; up->slots && i < up->nslots; i++) {
-		az_req_free(&up->slots[i].r);
-		free(up->slots[i].buf);
-	}
-	free(up->slots);
-	free(up->key);
-	free(up->full);
-	free(up);
+	az_req_free(&((struct az_block *)pp)->r);
 }
 
-static int az_upload_begin(struct xfer_store *xs, const char *key, struct xfer_upload **out)
+/* The stream fit in one block: one Put Blob. */
+static int az_upload_put(void *user, const void *buf, size_t len)
 {
-	struct az_store *st = (struct az_store *)xs;
-	struct az_upload *up = calloc(1, sizeof(*up));
+	struct az_upload *up = user;
 
-	*out = NULL;
-	if (!up)
-		return log_fail(EX_OSERR, "az: out of memory");
-	up->st = st;
-	up->block_size = st->block_size;
-	up->nslots = st->workers;
-	if (RAND_bytes((unsigned char *)&up->tag, sizeof(up->tag)) != 1)
-		up->tag = (unsigned int)xfer_http_now_ms() ^ (unsigned int)(uintptr_t)up;
-	up->key = strdup(key);
-	up->full = az_full_key(st, key);
-	up->slots = calloc((size_t)up->nslots, sizeof(*up->slots));
-	up->batch = xfer_http_batch_new(st->http, st->workers);
-	if (!up->key || !up->full || !up->slots || !up->batch) {
-		az_upload_free(up);
-		return log_fail(EX_OSERR, "az: out of memory");
-	}
-	*out = &up->base;
-	return 0;
-}
-
-static int az_upload_write(struct xfer_upload *xu, const void *buf, size_t len)
-{
-	struct az_upload *up = (struct az_upload *)xu;
-	const char *p = buf;
-
-	while (len && !up->rc) {
-		if (!up->cur && (up->rc = az_free_slot(up, &up->cur)))
-			break;
-		size_t n = up->block_size - up->cur->len;
-		if (n > len)
-			n = len;
-		memcpy(up->cur->buf + up->cur->len, p, n);
-		up->cur->len += n;
-		p += n;
-		len -= n;
-		if (up->cur->len == up->block_size) {
-			up->rc = az_block_send(up, up->cur);
-			up->cur = NULL;
-		}
-	}
-	return up->rc;
+	return az_put(&up->st->base, up->key, buf, len, 0);
 }
 
 /* The Put Block List body: every block id (Base64, nothing to escape). */
-static char *az_blocklist_body(struct az_upload *up, size_t *len)
+static char *az_blocklist_body(struct az_upload *up, int nblocks, size_t *len)
 {
 	char *out = NULL, id[32];
 	FILE *f = open_memstream(&out, len);
@@ -697,7 +587,7 @@ static char *az_blocklist_body(struct az_upload *up, size_t *len)
 	if (!f)
 		return NULL;
 	fputs("<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>", f);
-	for (int i = 1; i <= up->nblocks; i++) {
+	for (int i = 1; i <= nblocks; i++) {
 		az_block_id(up, i, id);
 		fprintf(f, "<Latest>%s</Latest>", id);
 	}
@@ -709,11 +599,14 @@ static char *az_blocklist_body(struct az_upload *up, size_t *len)
 	return out;
 }
 
-static int az_commit_blocks(struct az_upload *up)
+/* Put Block List.  On failure the uploaded blocks stay uncommitted:
+ * invisible, and discarded by Azure itself; nothing to clean up. */
+static int az_commit_blocks(void *user, int nblocks)
 {
+	struct az_upload *up = user;
 	struct az_req r = { 0 };
 	size_t len = 0;
-	char *body = az_blocklist_body(up, &len);
+	char *body = az_blocklist_body(up, nblocks, &len);
 	int rc;
 
 	if (!body)
@@ -728,32 +621,70 @@ static int az_commit_blocks(struct az_upload *up)
 	return rc;
 }
 
+static const struct xfer_pool_ops az_pool_ops = {
+	.label = "az",
+	.noun = "block",
+	.max_parts = AZ_MAX_BLOCKS,
+	.slot_size = sizeof(struct az_block),
+	.send = az_block_send,
+	.done = az_block_done,
+	.release = az_block_release,
+	.put = az_upload_put,
+	.commit = az_commit_blocks,
+	.abort = NULL,			/* uncommitted blocks expire by themselves */
+};
+
+static void az_upload_free(struct az_upload *up)
+{
+	xfer_pool_free(&up->pool);
+	free(up->key);
+	free(up->full);
+	free(up);
+}
+
+static int az_upload_begin(struct xfer_store *xs, const char *key, struct xfer_upload **out)
+{
+	struct az_store *st = (struct az_store *)xs;
+	struct az_upload *up = calloc(1, sizeof(*up));
+
+	*out = NULL;
+	if (!up)
+		return log_fail(EX_OSERR, "az: out of memory");
+	up->st = st;
+	if (RAND_bytes((unsigned char *)&up->tag, sizeof(up->tag)) != 1)
+		up->tag = (unsigned int)xfer_http_now_ms() ^ (unsigned int)(uintptr_t)up;
+	up->key = strdup(key);
+	up->full = az_full_key(st, key);
+	if (!up->key || !up->full ||
+	    xfer_pool_init(&up->pool, &az_pool_ops, up, st->http, st->workers, st->block_size, st->base.display,
+			   up->key)) {
+		az_upload_free(up);
+		return log_fail(EX_OSERR, "az: out of memory");
+	}
+	*out = &up->base;
+	return 0;
+}
+
+static int az_upload_write(struct xfer_upload *xu, const void *buf, size_t len)
+{
+	return xfer_pool_write(&((struct az_upload *)xu)->pool, buf, len);
+}
+
 static int az_upload_finish(struct xfer_upload *xu)
 {
 	struct az_upload *up = (struct az_upload *)xu;
-	int rc = up->rc;
+	int rc = xfer_pool_finish(&up->pool);
 
-	if (!rc && up->nblocks == 0) { /* the whole stream fit in one block: Put Blob */
-		rc = az_put(&up->st->base, up->key, up->cur ? up->cur->buf : "", up->cur ? up->cur->len : 0, 0);
-		az_upload_free(up);
-		return rc;
-	}
-	if (!rc && up->cur && up->cur->len)
-		rc = az_block_send(up, up->cur);
-	up->cur = NULL;
-	while (!rc && az_wait_one(up))
-		rc = up->rc;
-	if (!rc)
-		rc = az_commit_blocks(up);
-	/* On failure the uploaded blocks stay uncommitted: invisible, and
-	 * discarded by Azure itself; nothing to clean up. */
 	az_upload_free(up);
 	return rc;
 }
 
 static void az_upload_abort(struct xfer_upload *xu)
 {
-	az_upload_free((struct az_upload *)xu); /* uncommitted blocks expire by themselves */
+	struct az_upload *up = (struct az_upload *)xu;
+
+	xfer_pool_abort(&up->pool);
+	az_upload_free(up);
 }
 
 /* ---- open / close ---- */

@@ -20,7 +20,8 @@
  * size.  CreateMultipartUpload is sent only once the first part is full: a
  * stream that ends before is one plain PUT.  Any failure, and abort, sends
  * AbortMultipartUpload.  Ranged reads over 8 MiB are split into parallel
- * ranged GETs in one batch.
+ * ranged GETs in one batch.  The slot pool and the split are pool.c's,
+ * shared with az.c; this file says how to make and read one part's request.
  *
  * Addressing: path-style (http://endpoint/bucket/key) whenever an endpoint
  * is given (--endpoint, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL), for gs://,
@@ -45,11 +46,11 @@
 #include "creds.h"
 #include "http.h"
 #include "log.h"
+#include "pool.h"
 #include "sigv4.h"
 
 #define S3_MIN_PART (5ULL << 20)
 #define S3_MAX_PARTS 10000
-#define S3_SPLIT_MIN (8U << 20)		/* ranged reads above this go parallel */
 #define S3_XML_MAX (16U << 20)		/* largest XML answer we read */
 #define S3_MAX_Q 6
 #define S3_MAX_H 6
@@ -288,41 +289,47 @@ static int s3_run(struct s3_req *r, const char *op, const char *key, int create_
 
 /* ---- small objects ---- */
 
-static int s3_put(struct xfer_store *xs, const char *key, const void *buf, size_t len, int flags)
+/* Runs method on key (relative to the prefix) with r's query, headers and
+ * body already set; the answer stays in r for the caller, who frees r. */
+static int s3_call(struct s3_store *st, struct s3_req *r, const char *method, const char *key, const char *op,
+		   int create_only)
 {
-	struct s3_store *st = (struct s3_store *)xs;
-	struct s3_req r = { 0 };
 	char *fk = s3_full_key(st, key);
 	int rc;
 
 	if (!fk)
 		return log_fail(EX_OSERR, "s3: out of memory");
+	if (!(rc = s3_req_init(st, r, method, fk)))
+		rc = s3_run(r, op, key, create_only);
+	free(fk);
+	return rc;
+}
+
+static int s3_put(struct xfer_store *xs, const char *key, const void *buf, size_t len, int flags)
+{
+	struct s3_req r = { 0 };
+	int rc;
+
 	xfer_sigv4_sha256_hex(buf, len, r.hash);
 	r.payload_hash = r.hash;
 	if (flags & XFER_CREATE_ONLY)
 		s3_add_header(&r, "If-None-Match", "*");
 	r.http.body = buf ? buf : "";
 	r.http.body_len = len;
-	if (!(rc = s3_req_init(st, &r, "PUT", fk)))
-		rc = s3_run(&r, "put", key, flags & XFER_CREATE_ONLY);
+	rc = s3_call((struct s3_store *)xs, &r, "PUT", key, "put", flags & XFER_CREATE_ONLY);
 	s3_req_free(&r);
-	free(fk);
 	return rc;
 }
 
 static int s3_get(struct xfer_store *xs, const char *key, char **buf, size_t *len, size_t max)
 {
-	struct s3_store *st = (struct s3_store *)xs;
 	struct s3_req r = { 0 };
-	char *fk = s3_full_key(st, key);
 	int rc;
 
 	*buf = NULL;
 	*len = 0;
-	if (!fk)
-		return log_fail(EX_OSERR, "s3: out of memory");
 	r.http.max_body = max;
-	if (!(rc = s3_req_init(st, &r, "GET", fk)) && !(rc = s3_run(&r, "get", key, 0))) {
+	if (!(rc = s3_call((struct s3_store *)xs, &r, "GET", key, "get", 0))) {
 		*buf = r.http.resp ? r.http.resp : calloc(1, 1);
 		*len = r.http.resp_len;
 		r.http.resp = NULL;
@@ -330,43 +337,30 @@ static int s3_get(struct xfer_store *xs, const char *key, char **buf, size_t *le
 			rc = log_fail(EX_OSERR, "s3: out of memory");
 	}
 	s3_req_free(&r);
-	free(fk);
 	return rc;
 }
 
 static int s3_head(struct xfer_store *xs, const char *key, uint64_t *size)
 {
-	struct s3_store *st = (struct s3_store *)xs;
 	struct s3_req r = { 0 };
-	char *fk = s3_full_key(st, key);
 	int rc;
 
-	if (!fk)
-		return log_fail(EX_OSERR, "s3: out of memory");
-	if (!(rc = s3_req_init(st, &r, "HEAD", fk)) && !(rc = s3_run(&r, "head", key, 0))) {
+	if (!(rc = s3_call((struct s3_store *)xs, &r, "HEAD", key, "head", 0))) {
 		if (r.http.content_length < 0)
-			rc = log_fail(EX_PROTOCOL, "s3: head '%s%s': no Content-Length", st->base.display, key);
+			rc = log_fail(EX_PROTOCOL, "s3: head '%s%s': no Content-Length", xs->display, key);
 		else if (size)
 			*size = (uint64_t)r.http.content_length;
 	}
 	s3_req_free(&r);
-	free(fk);
 	return rc;
 }
 
 static int s3_del(struct xfer_store *xs, const char *key)
 {
-	struct s3_store *st = (struct s3_store *)xs;
 	struct s3_req r = { 0 };
-	char *fk = s3_full_key(st, key);
-	int rc;
+	int rc = s3_call((struct s3_store *)xs, &r, "DELETE", key, "delete", 0);
 
-	if (!fk)
-		return log_fail(EX_OSERR, "s3: out of memory");
-	if (!(rc = s3_req_init(st, &r, "DELETE", fk)))
-		rc = s3_run(&r, "delete", key, 0);
 	s3_req_free(&r);
-	free(fk);
 	return rc;
 }
 
@@ -462,67 +456,58 @@ static int s3_del_many(struct xfer_store *xs, const char *const *keys, size_t n)
 /* ---- ranged reads ---- */
 
 struct s3_range {
+	struct xfer_pool_range g;	/* first: the pool's view of the slot */
 	struct s3_req r;
-	char hdr[64];
-	uint64_t off;
-	size_t len;
 };
 
-static int s3_range_check(struct s3_range *g, const char *key)
-{
-	int rc = s3_result(&g->r, "read", key, 0);
+struct s3_read {			/* the range callbacks' context */
+	struct s3_store *st;
+	const char *key;
+	char *full;
+};
 
-	if (rc)
+static int s3_range_build(void *user, struct xfer_pool_range *g, struct xfer_http_req **req)
+{
+	struct s3_read *rd = user;
+	struct s3_range *sr = (struct s3_range *)g;
+	int rc;
+
+	s3_add_header(&sr->r, "Range", g->hdr);
+	if ((rc = s3_req_init(rd->st, &sr->r, "GET", rd->full)))
 		return rc;
-	if (g->r.http.sink_len != g->len || (g->r.http.status == 200 && g->off != 0))
-		return log_fail(EX_DATAERR, "%s: short read of '%s%s' at offset %llu: got %zu of %zu bytes",
-				g->r.st->base.be->scheme, g->r.st->base.display, key,
-				(unsigned long long)g->off, g->r.http.sink_len, g->len);
+	*req = &sr->r.http;
 	return 0;
 }
+
+static int s3_range_result(void *user, struct xfer_pool_range *g)
+{
+	return s3_result(&((struct s3_range *)g)->r, "read", ((struct s3_read *)user)->key, 0);
+}
+
+static void s3_range_release(struct xfer_pool_range *g)
+{
+	s3_req_free(&((struct s3_range *)g)->r);
+}
+
+static const struct xfer_pool_range_ops s3_range_ops = {
+	.label = "s3",
+	.slot_size = sizeof(struct s3_range),
+	.build = s3_range_build,
+	.result = s3_range_result,
+	.release = s3_range_release,
+};
 
 static int s3_get_range(struct xfer_store *xs, const char *key, uint64_t off, void *buf, size_t len)
 {
 	struct s3_store *st = (struct s3_store *)xs;
-	size_t n = 1, chunk = len, i;
-	struct s3_range *g = NULL;
-	struct xfer_http_batch *b = NULL;
-	char *fk = s3_full_key(st, key);
-	int rc = 0;
+	struct s3_read rd = { st, key, s3_full_key(st, key) };
+	int rc;
 
-	if (!fk)
+	if (!rd.full)
 		return log_fail(EX_OSERR, "s3: out of memory");
-	if (len == 0)
-		goto out;
-	if (len > S3_SPLIT_MIN && st->workers > 1) {
-		chunk = (len + (size_t)st->workers - 1) / (size_t)st->workers;
-		if (chunk < S3_SPLIT_MIN / 2)
-			chunk = S3_SPLIT_MIN / 2;
-		n = (len + chunk - 1) / chunk;
-	}
-	if (!(g = calloc(n, sizeof(*g))) || !(b = xfer_http_batch_new(st->http, st->workers))) {
-		rc = log_fail(EX_OSERR, "s3: out of memory");
-		goto out;
-	}
-	for (i = 0; i < n && !rc; i++) {
-		g[i].off = off + i * chunk;
-		g[i].len = i + 1 < n ? chunk : len - i * chunk;
-		snprintf(g[i].hdr, sizeof(g[i].hdr), "bytes=%llu-%llu", (unsigned long long)g[i].off,
-			 (unsigned long long)(g[i].off + g[i].len - 1));
-		s3_add_header(&g[i].r, "Range", g[i].hdr);
-		g[i].r.http.sink = (char *)buf + i * chunk;
-		g[i].r.http.sink_cap = g[i].len;
-		if (!(rc = s3_req_init(st, &g[i].r, "GET", fk)) && xfer_http_batch_add(b, &g[i].r.http))
-			rc = log_fail(EX_OSERR, "s3: out of memory");
-	}
-	for (struct xfer_http_req *h; !rc && (h = xfer_http_batch_next(b));)
-		rc = s3_range_check((struct s3_range *)h->user, key);
-out:
-	xfer_http_batch_free(b);
-	for (i = 0; g && i < n; i++)
-		s3_req_free(&g[i].r);
-	free(g);
-	free(fk);
+	rc = xfer_pool_get_range(&s3_range_ops, &rd, st->http, st->workers, st->base.display, key, off, buf,
+				 len);
+	free(rd.full);
 	return rc;
 }
 
@@ -634,30 +619,20 @@ static int s3_list(struct xfer_store *xs, const char *prefix, struct xfer_list *
 /* ---- multipart upload ---- */
 
 struct s3_part {
+	struct xfer_pool_part p;	/* first: the pool's view of the slot */
 	struct s3_req r;
-	struct s3_upload *up;
-	char *buf;
-	size_t len;
-	int num;
-	int busy;
 	char num_s[16];
 	char md5[32];
 };
 
 struct s3_upload {
 	struct xfer_upload base;
+	struct xfer_pool pool;		/* buffers, parts in flight, sticky failure */
 	struct s3_store *st;
 	char *key;			/* relative, for messages */
 	char *full;
-	char *upload_id;
-	size_t part_size;
-	struct s3_part *slots;
-	int nslots;
-	struct s3_part *cur;
-	struct xfer_http_batch *batch;
+	char *upload_id;		/* NULL until the first part is sent */
 	char **etags;			/* [part number - 1] */
-	int nparts;
-	int rc;				/* sticky failure */
 };
 
 static int s3_create_cb(void *ud, const char *path, const char *text)
@@ -688,47 +663,17 @@ out:
 	return rc;
 }
 
-/* A part finished: keep its ETag or remember the failure. */
-static void s3_part_done(struct s3_upload *up, struct s3_part *p)
+/* The UploadPart of one full buffer; the first one starts the upload. */
+static int s3_part_send(void *user, struct xfer_pool_part *pp, struct xfer_http_req **req)
 {
-	int rc = s3_result(&p->r, "upload part of", up->key, 0);
-
-	if (!rc && !p->r.http.etag[0])
-		rc = log_fail(EX_PROTOCOL, "%s: upload part %d of '%s%s': no ETag in the answer",
-			      up->st->base.be->scheme, p->num, up->st->base.display, up->key);
-	if (!rc && !(up->etags[p->num - 1] = strdup(p->r.http.etag)))
-		rc = log_fail(EX_OSERR, "s3: out of memory");
-	if (rc && !up->rc)
-		up->rc = rc;
-	s3_req_free(&p->r);
-	p->busy = 0;
-	p->len = 0;
-}
-
-/* Waits for one part in flight; 0 when none was. */
-static int s3_wait_one(struct s3_upload *up)
-{
-	struct xfer_http_req *h = xfer_http_batch_next(up->batch);
-
-	if (!h)
-		return 0;
-	s3_part_done(up, (struct s3_part *)h->user); /* r is the part's first member */
-	return 1;
-}
-
-static int s3_part_send(struct s3_upload *up, struct s3_part *p)
-{
+	struct s3_upload *up = user;
+	struct s3_part *p = (struct s3_part *)pp;
 	int rc;
 
-	if (up->nparts >= S3_MAX_PARTS)
-		return log_fail(EX_DATAERR, "%s: '%s%s' needs more than %d parts of %zu bytes",
-				up->st->base.be->scheme, up->st->base.display, up->key, S3_MAX_PARTS,
-				up->part_size);
 	if (!up->upload_id && (rc = s3_mpu_create(up)))
 		return rc;
 	memset(&p->r, 0, sizeof(p->r));
-	p->num = ++up->nparts;
-	snprintf(p->num_s, sizeof(p->num_s), "%d", p->num);
+	snprintf(p->num_s, sizeof(p->num_s), "%d", pp->num);
 	s3_add_query(&p->r, "partNumber", p->num_s);
 	s3_add_query(&p->r, "uploadId", up->upload_id);
 	/* Over TLS the body is protected in transit and S3 checks the length, so
@@ -739,131 +684,50 @@ static int s3_part_send(struct s3_upload *up, struct s3_part *p)
 	if (up->st->tls) {
 		/* ...but the part still carries its own checksum end to end */
 		p->r.payload_hash = XFER_SIGV4_UNSIGNED;
-		xfer_http_md5_b64(p->buf, p->len, p->md5);
+		xfer_http_md5_b64(pp->buf, pp->len, p->md5);
 		s3_add_header(&p->r, "Content-MD5", p->md5);
 	} else {
-		xfer_sigv4_sha256_hex(p->buf, p->len, p->r.hash);
+		xfer_sigv4_sha256_hex(pp->buf, pp->len, p->r.hash);
 		p->r.payload_hash = p->r.hash;
 	}
-	p->r.http.body = p->buf;
-	p->r.http.body_len = p->len;
+	p->r.http.body = pp->buf;
+	p->r.http.body_len = pp->len;
 	if ((rc = s3_req_init(up->st, &p->r, "PUT", up->full)))
 		return rc;
-	if (xfer_http_batch_add(up->batch, &p->r.http))
-		return log_fail(EX_OSERR, "s3: out of memory");
-	p->busy = 1;
+	*req = &p->r.http;
 	return 0;
 }
 
-/* A free buffer to fill, waiting for a part in flight when all are busy. */
-static int s3_free_slot(struct s3_upload *up, struct s3_part **out)
+/* A part finished: keep its ETag, or fail. */
+static int s3_part_done(void *user, struct xfer_pool_part *pp)
 {
-	for (;;) {
-		for (int i = 0; i < up->nslots; i++) {
-			struct s3_part *p = &up->slots[i];
-			if (p->busy)
-				continue;
-			if (!p->buf && !(p->buf = malloc(up->part_size)))
-				return log_fail(EX_OSERR, "s3: out of memory for a %zu-byte part", up->part_size);
-			p->len = 0;
-			*out = p;
-			return 0;
-		}
-		if (!s3_wait_one(up))
-			return log_fail(EX_SOFTWARE, "s3: upload slots busy with nothing in flight");
-		if (up->rc)
-			return up->rc;
-	}
+	struct s3_upload *up = user;
+	struct s3_part *p = (struct s3_part *)pp;
+	int rc = s3_result(&p->r, "upload part of", up->key, 0);
+
+	if (!rc && !p->r.http.etag[0])
+		rc = log_fail(EX_PROTOCOL, "%s: upload part %d of '%s%s': no ETag in the answer",
+			      up->st->base.be->scheme, pp->num, up->st->base.display, up->key);
+	if (!rc && !(up->etags[pp->num - 1] = strdup(p->r.http.etag)))
+		rc = log_fail(EX_OSERR, "s3: out of memory");
+	return rc;
 }
 
-static int s3_upload_begin(struct xfer_store *xs, const char *key, struct xfer_upload **out)
+static void s3_part_release(struct xfer_pool_part *pp)
 {
-	struct s3_store *st = (struct s3_store *)xs;
-	struct s3_upload *up = calloc(1, sizeof(*up));
-
-	*out = NULL;
-	if (!up)
-		return log_fail(EX_OSERR, "s3: out of memory");
-	up->st = st;
-	up->part_size = st->part_size;
-	up->nslots = st->workers;
-	up->key = strdup(key);
-	up->full = s3_full_key(st, key);
-	up->slots = calloc((size_t)up->nslots, sizeof(*up->slots));
-	up->etags = calloc(S3_MAX_PARTS, sizeof(*up->etags));
-	up->batch = xfer_http_batch_new(st->http, st->workers);
-	if (!up->key || !up->full || !up->slots || !up->etags || !up->batch) {
-		free(up->key);
-		free(up->full);
-		free(up->slots);
-		free(up->etags);
-		xfer_http_batch_free(up->batch);
-		free(up);
-		return log_fail(EX_OSERR, "s3: out of memory");
-	}
-	*out = &up->base;
-	return 0;
+	s3_req_free(&((struct s3_part *)pp)->r);
 }
 
-static int s3_upload_write(struct xfer_upload *xu, const void *buf, size_t len)
+/* The stream fit in one part: one plain PUT. */
+static int s3_upload_put(void *user, const void *buf, size_t len)
 {
-	struct s3_upload *up = (struct s3_upload *)xu;
-	const char *p = buf;
+	struct s3_upload *up = user;
 
-	while (len && !up->rc) {
-		if (!up->cur && (up->rc = s3_free_slot(up, &up->cur)))
-			break;
-		size_t n = up->part_size - up->cur->len;
-		if (n > len)
-			n = len;
-		memcpy(up->cur->buf + up->cur->len, p, n);
-		up->cur->len += n;
-		p += n;
-		len -= n;
-		if (up->cur->len == up->part_size) {
-			up->rc = s3_part_send(up, up->cur);
-			up->cur = NULL;
-		}
-	}
-	return up->rc;
-}
-
-static void s3_mpu_abort(struct s3_upload *up)
-{
-	struct s3_req r = { 0 };
-
-	if (!up->upload_id)
-		return;
-	s3_add_query(&r, "uploadId", up->upload_id);
-	if (!s3_req_init(up->st, &r, "DELETE", up->full)) {
-		xfer_http_perform(up->st->http, &r.http);
-		if (!xfer_http_ok(&r.http) && r.http.status != 404)
-			log_warn("%s: could not abort the multipart upload of '%s%s'; a lifecycle rule "
-				 "for incomplete uploads will reclaim it", up->st->base.be->scheme,
-				 up->st->base.display, up->key);
-	}
-	s3_req_free(&r);
-}
-
-static void s3_upload_free(struct s3_upload *up)
-{
-	xfer_http_batch_free(up->batch);
-	for (int i = 0; i < up->nslots; i++) {
-		s3_req_free(&up->slots[i].r);
-		free(up->slots[i].buf);
-	}
-	for (int i = 0; i < up->nparts; i++)
-		free(up->etags[i]);
-	free(up->etags);
-	free(up->slots);
-	free(up->upload_id);
-	free(up->key);
-	free(up->full);
-	free(up);
+	return s3_put(&up->st->base, up->key, buf, len, 0);
 }
 
 /* The CompleteMultipartUpload body; ETags are quoted strings, escaped for XML. */
-static char *s3_complete_body(struct s3_upload *up, size_t *len)
+static char *s3_complete_body(struct s3_upload *up, int nparts, size_t *len)
 {
 	char *out = NULL;
 	FILE *f = open_memstream(&out, len);
@@ -871,7 +735,7 @@ static char *s3_complete_body(struct s3_upload *up, size_t *len)
 	if (!f)
 		return NULL;
 	fputs("<CompleteMultipartUpload>", f);
-	for (int i = 0; i < up->nparts; i++) {
+	for (int i = 0; i < nparts; i++) {
 		fprintf(f, "<Part><PartNumber>%d</PartNumber><ETag>", i + 1);
 		s3_xml_text(f, up->etags[i]);
 		fputs("</ETag></Part>", f);
@@ -884,11 +748,12 @@ static char *s3_complete_body(struct s3_upload *up, size_t *len)
 	return out;
 }
 
-static int s3_mpu_complete(struct s3_upload *up)
+static int s3_mpu_complete(void *user, int nparts)
 {
+	struct s3_upload *up = user;
 	struct s3_req r = { 0 };
 	size_t len = 0;
-	char *body = s3_complete_body(up, &len);
+	char *body = s3_complete_body(up, nparts, &len);
 	int rc;
 
 	if (!body)
@@ -908,28 +773,82 @@ static int s3_mpu_complete(struct s3_upload *up)
 	return rc;
 }
 
+/* AbortMultipartUpload, once nothing is in flight; a started upload only. */
+static void s3_mpu_abort(void *user)
+{
+	struct s3_upload *up = user;
+	struct s3_req r = { 0 };
+
+	if (!up->upload_id)
+		return;
+	s3_add_query(&r, "uploadId", up->upload_id);
+	if (!s3_req_init(up->st, &r, "DELETE", up->full)) {
+		xfer_http_perform(up->st->http, &r.http);
+		if (!xfer_http_ok(&r.http) && r.http.status != 404)
+			log_warn("%s: could not abort the multipart upload of '%s%s'; a lifecycle rule "
+				 "for incomplete uploads will reclaim it", up->st->base.be->scheme,
+				 up->st->base.display, up->key);
+	}
+	s3_req_free(&r);
+}
+
+static const struct xfer_pool_ops s3_pool_ops = {
+	.label = "s3",
+	.noun = "part",
+	.max_parts = S3_MAX_PARTS,
+	.slot_size = sizeof(struct s3_part),
+	.send = s3_part_send,
+	.done = s3_part_done,
+	.release = s3_part_release,
+	.put = s3_upload_put,
+	.commit = s3_mpu_complete,
+	.abort = s3_mpu_abort,
+};
+
+static void s3_upload_free(struct s3_upload *up)
+{
+	xfer_pool_free(&up->pool);
+	for (int i = 0; up->etags && i < up->pool.nparts; i++)
+		free(up->etags[i]);
+	free(up->etags);
+	free(up->upload_id);
+	free(up->key);
+	free(up->full);
+	free(up);
+}
+
+static int s3_upload_begin(struct xfer_store *xs, const char *key, struct xfer_upload **out)
+{
+	struct s3_store *st = (struct s3_store *)xs;
+	struct s3_upload *up = calloc(1, sizeof(*up));
+
+	*out = NULL;
+	if (!up)
+		return log_fail(EX_OSERR, "s3: out of memory");
+	up->st = st;
+	up->key = strdup(key);
+	up->full = s3_full_key(st, key);
+	up->etags = calloc(S3_MAX_PARTS, sizeof(*up->etags));
+	if (!up->key || !up->full || !up->etags ||
+	    xfer_pool_init(&up->pool, &s3_pool_ops, up, st->http, st->workers, st->part_size, st->base.display,
+			   up->key)) {
+		s3_upload_free(up);
+		return log_fail(EX_OSERR, "s3: out of memory");
+	}
+	*out = &up->base;
+	return 0;
+}
+
+static int s3_upload_write(struct xfer_upload *xu, const void *buf, size_t len)
+{
+	return xfer_pool_write(&((struct s3_upload *)xu)->pool, buf, len);
+}
+
 static int s3_upload_finish(struct xfer_upload *xu)
 {
 	struct s3_upload *up = (struct s3_upload *)xu;
-	int rc = up->rc;
+	int rc = xfer_pool_finish(&up->pool);
 
-	if (!rc && !up->upload_id) { /* the whole stream fit in one part: a plain PUT */
-		rc = s3_put(&up->st->base, up->key, up->cur ? up->cur->buf : "", up->cur ? up->cur->len : 0, 0);
-		s3_upload_free(up);
-		return rc;
-	}
-	if (!rc && up->cur && up->cur->len)
-		rc = s3_part_send(up, up->cur);
-	up->cur = NULL;
-	while (!rc && s3_wait_one(up))
-		rc = up->rc;
-	if (!rc)
-		rc = s3_mpu_complete(up);
-	if (rc) {
-		xfer_http_batch_free(up->batch);
-		up->batch = NULL;
-		s3_mpu_abort(up);
-	}
 	s3_upload_free(up);
 	return rc;
 }
@@ -938,9 +857,7 @@ static void s3_upload_abort(struct xfer_upload *xu)
 {
 	struct s3_upload *up = (struct s3_upload *)xu;
 
-	xfer_http_batch_free(up->batch);
-	up->batch = NULL;
-	s3_mpu_abort(up);
+	xfer_pool_abort(&up->pool);
 	s3_upload_free(up);
 }
 
