@@ -75,7 +75,10 @@ t_corrupt_referenced_data_fails_verify_and_pull() {
 	printf 'new\n' >a/note
 	expect_rc 0 "$SR" push a --job j --part-size 1M --store file://$T/st
 	assert_eq "$(refs 2)" "w.bin@1"
-	printf 'Q' | dd of="$T/st/j/ckpt/00000001/data.tar.zst" bs=1 seek=2000000 conv=notrunc 2>/dev/null
+	python3 - "$T/st/j/ckpt/00000001/data.tar.zst" <<'EOP'
+import sys
+p=sys.argv[1]; b=bytearray(open(p,'rb').read()); b[2000000]^=0x51; open(p,'wb').write(b)
+EOP
 	expect_rc 65 "$SR" verify --job j --store file://$T/st
 	expect_rc 65 "$SR" pull r --job j --store file://$T/st
 	assert_no_file r
