@@ -49,7 +49,7 @@ static int fetch_bp1(const struct ckpt_manifest *m, size_t i, ZSTD_DCtx *dc, con
 	const struct ckpt_part *p = &m->parts[i];
 	const char *why = "";
 
-	if (!*scratch && !(*scratch = malloc(m->part_size)))
+	if (!*scratch && !(*scratch = ckpt_big_alloc(m->part_size)))
 		return log_fail(EX_OSERR, "out of memory");
 	if (ckpt_bp_decode(dc, comp, len, raw, p->raw_size, *scratch, &why))
 		return log_fail(EX_DATAERR, "part %zu of checkpoint %" PRIu64 " does not decode (bp1): %s", i,
@@ -211,8 +211,7 @@ int ckpt_fetch_start(struct ckpt_fetch **out, struct xfer_store *st, const struc
 		goto out;
 	}
 	for (int i = 0; i < f->nslots; i++)
-		if (!(f->slots[i].comp = malloc(maxcomp ? maxcomp : 1)) ||
-		    !(f->slots[i].raw = malloc(maxraw ? maxraw : 1))) {
+		if (!(f->slots[i].comp = ckpt_big_alloc(maxcomp)) || !(f->slots[i].raw = ckpt_big_alloc(maxraw))) {
 			rc = log_fail(EX_OSERR, "out of memory");
 			goto out;
 		}

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <locale.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "ckpt.h"
@@ -130,12 +131,14 @@ int ckpt_hints(int rootfd, const struct ckpt_file *f, struct ckpt_region **v, si
  * path, size, mtime and, after hashing them now, SHA-256) as references. */
 int ckpt_ref_mark(struct xfer_store *st, struct ckpt_manifest *m, int rootfd, const unsigned char *ukey,
 		  uint64_t *saved);
-/* Reads file f of m, a reference, from the older data object: writes it to
- * fd (-1: only checks) and checks its SHA-256. */
+/* Reads file f of m, a reference, from the older data object: hands it to
+ * w (between ckpt_writer_begin and _end; NULL: only checks) and checks its
+ * SHA-256. */
 struct ckpt_refs;
+struct ckpt_writer;
 int ckpt_refs_open(struct ckpt_refs **r, struct xfer_store *st, const struct ckpt_manifest *m,
 		   const unsigned char *ukey);
-int ckpt_refs_read(struct ckpt_refs *r, const struct ckpt_file *f, int fd);
+int ckpt_refs_read(struct ckpt_refs *r, const struct ckpt_file *f, struct ckpt_writer *w);
 void ckpt_refs_close(struct ckpt_refs *r);
 /* ckpt_fetch.c: checks part i's stored bytes against m and decodes them
  * into raw (p->raw_size bytes); *scratch is grown as needed (free it). */
@@ -201,6 +204,31 @@ int ckpt_fetch_start(struct ckpt_fetch **f, struct xfer_store *st, const struct 
  * end, or EX_* (logged, naming the part). */
 int ckpt_fetch_next(struct ckpt_fetch *f, const void **data, size_t *len);
 void ckpt_fetch_stop(struct ckpt_fetch *f);	/* accepts NULL */
+
+/* ckpt_mem.c: a buffer of n bytes for bulk data, on huge pages where the
+ * kernel allows (aligned to 2 MiB when n is 1 MiB or more); free() it. */
+void *ckpt_big_alloc(size_t n);
+
+/* ckpt_write.c: the write side of a pull.  File contents go through
+ * CKPT_WR_BUF-byte aligned buffers; files of CKPT_WR_DIRECT_MIN bytes or
+ * more are written with O_DIRECT (unless SPOTRUN_PULL_DIRECT=0 or the file
+ * system refuses) by a writer thread; blocks of zeros become holes. */
+#define CKPT_WR_ALIGN 4096u
+#define CKPT_WR_BUF (4u << 20)
+#define CKPT_WR_DIRECT_MIN (256u << 10)
+int ckpt_writer_open(struct ckpt_writer **w);
+/* Starts file f in fd (created empty, O_WRONLY): the writer owns fd from
+ * here on, and ckpt_writer_end sets its size, mode and times (ts: atime,
+ * mtime) and closes it. */
+int ckpt_writer_begin(struct ckpt_writer *w, int fd, const struct ckpt_file *f, mode_t mode,
+		      const struct timespec ts[2]);
+/* The file's bytes at offset off, in increasing order; gaps are holes. */
+int ckpt_writer_data(struct ckpt_writer *w, const void *buf, size_t len, uint64_t off);
+/* ok: the rest is written, then size, mode, times; else the file is only
+ * closed.  Returns the first error of any file so far. */
+int ckpt_writer_end(struct ckpt_writer *w, int ok);
+int ckpt_writer_drain(struct ckpt_writer *w);	/* waits for every write; first error */
+void ckpt_writer_close(struct ckpt_writer *w);	/* ends an open file, drains; accepts NULL */
 
 /* ckpt_pull.c: the shared read pipeline; dest NULL = verify only. */
 int ckpt_extract(struct xfer_store *st, const struct ckpt_manifest *m, const char *dest,

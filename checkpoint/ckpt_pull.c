@@ -1,9 +1,9 @@
 /*
  * ckpt_pull.c - pull and verify: the parts from ckpt_fetch.c feed
  * libarchive's tar reader in order; every entry is checked against the
- * manifest before anything touches the disk, then written by
- * archive_write_disk into a hidden temporary sibling of the destination,
- * which is renamed into place only when every part and file hash matched.
+ * manifest before anything touches the disk, then written into a hidden
+ * temporary sibling of the destination, which is renamed into place only
+ * when every part and file hash matched.
  *
  * What an archive may not do (each is EX_DATAERR, and the temporary folder
  * is removed): hold an entry that is not in the manifest (same path, same
@@ -12,12 +12,29 @@
  * folders of the manifest extracted before it (so nothing is written
  * through a symlink); hold a symlink whose target is absolute, climbs above
  * the checkpoint folder, or passes through another symlink of the archive;
- * leave a manifest entry out.  libarchive's SECURE_NODOTDOT, SECURE_SYMLINKS
- * and (when the path can be relative) SECURE_NOABSOLUTEPATHS flags stand
- * behind these checks.  archive_write_disk needs paths relative to the
- * working folder for the last flag; this file never changes the working
- * folder (other threads share it), so a destination outside it is written
- * by absolute, symlink-free (realpath'd) paths instead.
+ * leave a manifest entry out.
+ *
+ * Folders and symlinks are created by archive_write_disk, whose
+ * SECURE_NODOTDOT, SECURE_SYMLINKS and (when the path can be relative)
+ * SECURE_NOABSOLUTEPATHS flags stand behind these checks, and which sets
+ * folder modes and times last (archive_write_close).  archive_write_disk
+ * needs paths relative to the working folder for the last flag; this file
+ * never changes the working folder (other threads share it), so a
+ * destination outside it is written by absolute, symlink-free (realpath'd)
+ * paths instead.
+ *
+ * Regular files are created here and their contents written by
+ * ckpt_write.c (aligned buffers, O_DIRECT, a writer thread: see there for
+ * why), which archive_write_disk cannot do.  Created safely: openat()
+ * relative to a descriptor of the temporary folder (opened O_NOFOLLOW),
+ * through each parent folder opened with O_DIRECTORY | O_NOFOLLOW (so a
+ * symlink anywhere on the way fails instead of being followed, even if the
+ * lexical checks above had a hole), the file itself O_CREAT | O_EXCL |
+ * O_NOFOLLOW (never an existing entry), mode 0600 until its data is
+ * written; then ftruncate, fchmod and futimens on the same descriptor, so
+ * the mode and mtime are the archive's and set after the data.  Creating
+ * the entry with archive_write_disk and reopening it would need a second
+ * path walk and fails for read-only files without privileges.
  */
 #include "ckpt_int.h"
 
@@ -66,6 +83,10 @@ struct pull {
 	EVP_MD_CTX *md;
 	EVP_MD *sha256;
 	const unsigned char *key;	/* user key, for referenced encrypted checkpoints */
+	struct ckpt_writer *wr;	/* regular files' contents, NULL: verify */
+	int rootfd;		/* the temporary folder */
+	int dfd;		/* the folder of the last file created, cached */
+	char dpath[PATH_MAX];	/* its path, relative to rootfd */
 };
 
 static int pull_bad(const char *path, const char *why)
@@ -292,8 +313,9 @@ static void pull_hasher_stop(struct pull_hasher *h)
 	pthread_mutex_destroy(&h->mu);
 }
 
-/* Streams one regular file's data to disk (or nowhere), hashing it. */
-static int pull_data(struct pull *pl, struct archive *ar, struct archive *aw, const struct ckpt_file *f)
+/* Streams one regular file's data to the writer (or nowhere), hashing it
+ * on the second thread while the writer copies it. */
+static int pull_data(struct pull *pl, struct archive *ar, const struct ckpt_file *f)
 {
 	static const unsigned char zeros[4096];
 	unsigned char sha[CKPT_SHA_LEN];
@@ -301,7 +323,7 @@ static int pull_data(struct pull *pl, struct archive *ar, struct archive *aw, co
 	const void *buf;
 	size_t len;
 	la_int64_t off;
-	int r;
+	int r, rc = 0;
 
 	EVP_DigestInit_ex(pl->md, pl->sha256, NULL);
 	while ((r = archive_read_data_block(ar, &buf, &len, &off)) == ARCHIVE_OK) {
@@ -312,17 +334,18 @@ static int pull_data(struct pull *pl, struct archive *ar, struct archive *aw, co
 			EVP_DigestUpdate(pl->md, zeros, z);
 			at += z;
 		}
-		int async = aw && pl->hs.running && len >= PULL_HASH_ASYNC_MIN;
+		int async = pl->wr && pl->hs.running && len >= PULL_HASH_ASYNC_MIN;
 		if (async)
 			pull_hash_begin(&pl->hs, buf, len);
 		else
 			EVP_DigestUpdate(pl->md, buf, len);
 		at += len;
-		r = aw ? archive_write_data_block(aw, buf, len, off) : ARCHIVE_OK;
+		if (pl->wr)
+			rc = ckpt_writer_data(pl->wr, buf, len, (uint64_t)off);
 		if (async)
 			pull_hash_wait(&pl->hs);	/* buf is only valid until the next read */
-		if (r < ARCHIVE_WARN)
-			return log_fail(EX_IOERR, "cannot write '%s': %s", f->path, archive_error_string(aw));
+		if (rc)
+			return rc;
 	}
 	if (r != ARCHIVE_EOF)
 		return pl->rc ? pl->rc : log_fail(EX_DATAERR, "archive: %s", archive_error_string(ar));
@@ -333,28 +356,120 @@ static int pull_data(struct pull *pl, struct archive *ar, struct archive *aw, co
 	return 0;
 }
 
+/* The folder that will hold rel, as a descriptor: the temporary folder, or
+ * its subfolder reached one component at a time with O_NOFOLLOW (cached:
+ * files arrive folder by folder). */
+static int pull_parent(struct pull *pl, const char *rel, int *dfd)
+{
+	const char *slash = strrchr(rel, '/'), *p = rel;
+	size_t n = slash ? (size_t)(slash - rel) : 0;
+	int fd = pl->rootfd;
+
+	*dfd = pl->rootfd;
+	if (!n)
+		return 0;
+	if (pl->dfd >= 0 && strlen(pl->dpath) == n && !memcmp(pl->dpath, rel, n)) {
+		*dfd = pl->dfd;
+		return 0;
+	}
+	if (pl->dfd >= 0)
+		close(pl->dfd);
+	pl->dfd = -1;
+	while (p < rel + n) {
+		const char *e = memchr(p, '/', (size_t)(rel + n - p));
+		char name[NAME_MAX + 1];
+		size_t l = (size_t)((e ? e : rel + n) - p);
+		int nfd = -1;
+		if (l < sizeof(name)) {
+			memcpy(name, p, l);
+			name[l] = 0;
+			nfd = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		} else {
+			errno = ENAMETOOLONG;
+		}
+		if (fd != pl->rootfd)
+			close(fd);
+		if (nfd < 0)
+			return log_fail(EX_IOERR, "cannot open the folder of '%s': %s", rel, strerror(errno));
+		fd = nfd;
+		p += l + 1;
+	}
+	memcpy(pl->dpath, rel, n);
+	pl->dpath[n] = 0;
+	*dfd = pl->dfd = fd;
+	return 0;
+}
+
+/* Creates regular file rel in the temporary folder: a fresh file (never an
+ * existing entry, never through a symlink), empty, mode 0600 for now. */
+static int pull_create(struct pull *pl, const char *rel, int *fd)
+{
+	const char *slash = strrchr(rel, '/');
+	int dfd, rc;
+
+	if (!pull_parents_ok(pl, rel))
+		return pull_bad(rel, "a parent is not a folder of the checkpoint");
+	if ((rc = pull_parent(pl, rel, &dfd)))
+		return rc;
+	*fd = openat(dfd, slash ? slash + 1 : rel, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return log_fail(EX_IOERR, "cannot create '%s': %s", rel, strerror(errno));
+	return 0;
+}
+
+/* Permission bits as archive_write_disk restores them without owners: set
+ * user/group ID only where the owner would be right (uid/gid 0 in the
+ * archive, as pull writes them). */
+static mode_t pull_mode(mode_t mode)
+{
+	mode &= 07777;
+	if (geteuid() != 0)
+		mode &= ~(mode_t)S_ISUID;
+	if (getegid() != 0)
+		mode &= ~(mode_t)S_ISGID;
+	return mode;
+}
+
+/* One regular file: created here, written by ckpt_write.c, checked.  Its
+ * atime is left at the time of creation (push records no atime). */
+static int pull_file(struct pull *pl, struct archive *ar, struct archive_entry *e, const struct ckpt_file *f)
+{
+	struct timespec ts[2] = { { 0, UTIME_OMIT }, { archive_entry_mtime(e), archive_entry_mtime_nsec(e) } };
+	int fd, rc, wrc;
+
+	if (!pl->wr)
+		return pull_data(pl, ar, f);
+	if ((rc = pull_create(pl, f->path, &fd)))
+		return rc;
+	if (!(rc = ckpt_writer_begin(pl->wr, fd, f, pull_mode(archive_entry_perm(e)), ts)))
+		rc = pull_data(pl, ar, f);
+	wrc = ckpt_writer_end(pl->wr, rc == 0);
+	return rc ? rc : wrc;
+}
+
+/* Folders and symlinks go through archive_write_disk, regular files
+ * through pull_file. */
 static int pull_write_entry(struct pull *pl, struct archive *ar, struct archive *aw,
 			    struct archive_entry *e, long fi)
 {
 	const struct ckpt_file *f = &pl->m->files[fi];
 	char path[PATH_MAX * 2];
-	int rc = 0;
 
-	if (aw) {
-		snprintf(path, sizeof(path), "%s/%s", pl->wpath, f->path);
-		archive_entry_copy_pathname(e, path);
-		if (f->type == CKPT_LNK)
-			archive_entry_copy_symlink(e, f->target);
-		archive_entry_set_uid(e, 0);
-		archive_entry_set_gid(e, 0);
-		if (archive_write_header(aw, e) < ARCHIVE_WARN)
-			return log_fail(EX_IOERR, "cannot create '%s': %s", f->path, archive_error_string(aw));
-	}
 	if (f->type == CKPT_REG)
-		rc = pull_data(pl, ar, aw, f);
-	if (!rc && aw && archive_write_finish_entry(aw) < ARCHIVE_WARN)
-		rc = log_fail(EX_IOERR, "cannot finish '%s': %s", f->path, archive_error_string(aw));
-	return rc;
+		return pull_file(pl, ar, e, f);
+	if (!aw)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", pl->wpath, f->path);
+	archive_entry_copy_pathname(e, path);
+	if (f->type == CKPT_LNK)
+		archive_entry_copy_symlink(e, f->target);
+	archive_entry_set_uid(e, 0);
+	archive_entry_set_gid(e, 0);
+	if (archive_write_header(aw, e) < ARCHIVE_WARN)
+		return log_fail(EX_IOERR, "cannot create '%s': %s", f->path, archive_error_string(aw));
+	if (archive_write_finish_entry(aw) < ARCHIVE_WARN)
+		return log_fail(EX_IOERR, "cannot finish '%s': %s", f->path, archive_error_string(aw));
+	return 0;
 }
 
 static int pull_entries(struct pull *pl, struct archive *ar, struct archive *aw)
@@ -366,7 +481,7 @@ static int pull_entries(struct pull *pl, struct archive *ar, struct archive *aw)
 
 	while ((r = archive_read_next_header(ar, &e)) != ARCHIVE_EOF) {
 		const char *path;
-		long fi;
+		long fi = -1;
 		if (r < ARCHIVE_WARN)
 			return pl->rc ? pl->rc : log_fail(EX_DATAERR, "archive: %s", archive_error_string(ar));
 		path = archive_entry_pathname_utf8(e);
@@ -399,23 +514,17 @@ static int pull_entries(struct pull *pl, struct archive *ar, struct archive *aw)
  * the manifest, already extracted; the file itself is created fresh. */
 static int pull_ref_one(struct pull *pl, struct ckpt_refs *r, const struct ckpt_file *f)
 {
-	char path[PATH_MAX * 2];
 	struct timespec ts[2] = { { f->mtime, f->mtime_nsec }, { f->mtime, f->mtime_nsec } };
-	int fd, rc;
+	int fd, rc, wrc;
 
-	if (!pl->wpath)
-		return ckpt_refs_read(r, f, -1);
-	if (!pull_parents_ok(pl, f->path))
-		return pull_bad(f->path, "a parent is not a folder of the checkpoint");
-	snprintf(path, sizeof(path), "%s/%s", pl->wpath, f->path);
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0)
-		return log_fail(EX_IOERR, "cannot create '%s': %s", f->path, strerror(errno));
-	rc = ckpt_refs_read(r, f, fd);
-	if (!rc && (ftruncate(fd, (off_t)f->size) || fchmod(fd, f->mode & 07777) || futimens(fd, ts)))
-		rc = log_fail(EX_IOERR, "cannot finish '%s': %s", f->path, strerror(errno));
-	if (close(fd) && !rc)
-		rc = log_fail(EX_IOERR, "cannot write '%s': %s", f->path, strerror(errno));
-	return rc;
+	if (!pl->wr)
+		return ckpt_refs_read(r, f, NULL);
+	if ((rc = pull_create(pl, f->path, &fd)))
+		return rc;
+	if (!(rc = ckpt_writer_begin(pl->wr, fd, f, pull_mode(f->mode), ts)))
+		rc = ckpt_refs_read(r, f, pl->wr);
+	wrc = ckpt_writer_end(pl->wr, rc == 0);
+	return rc ? rc : wrc;
 }
 
 /* Files of an incremental checkpoint that live in earlier data objects. */
@@ -477,26 +586,38 @@ out:
 int ckpt_extract(struct xfer_store *st, const struct ckpt_manifest *m, const char *wpath,
 		 const struct ckpt_pull_opts *o)
 {
-	struct pull pl = { .m = m, .wpath = wpath, .key = o ? o->key : NULL };
+	struct pull pl = { .m = m, .wpath = wpath, .key = o ? o->key : NULL, .rootfd = -1, .dfd = -1 };
 	struct archive *aw = NULL;
 	struct ckpt_locale loc;
-	int rc, flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-			ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_NO_OVERWRITE |
-			ARCHIVE_EXTRACT_SPARSE;
+	int rc, wrc, flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+			     ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_NO_OVERWRITE;
 
 	loc = ckpt_utf8_begin();
 	if (wpath) {
 		if (*wpath != '/')
 			flags |= ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+		if ((pl.rootfd = open(wpath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+			rc = log_fail(EX_IOERR, "cannot open '%s': %s", wpath, strerror(errno));
+			goto out;
+		}
+		if ((rc = ckpt_writer_open(&pl.wr)))
+			goto out;
 		if (!(aw = archive_write_disk_new()) || archive_write_disk_set_options(aw, flags)) {
 			rc = log_fail(EX_OSERR, "out of memory");
 			goto out;
 		}
 	}
 	rc = pull_run(&pl, aw, o ? o->workers : 0, o ? o->progress : 0, st);
+	if (pl.wr && (wrc = ckpt_writer_drain(pl.wr)) && !rc)	/* every file written and closed */
+		rc = wrc;
 	if (aw && archive_write_close(aw) < ARCHIVE_WARN && !rc)	/* folder modes and times */
 		rc = log_fail(EX_IOERR, "cannot finish extraction: %s", archive_error_string(aw));
 out:
+	ckpt_writer_close(pl.wr);
+	if (pl.dfd >= 0)
+		close(pl.dfd);
+	if (pl.rootfd >= 0)
+		close(pl.rootfd);
 	archive_write_free(aw);
 	ckpt_utf8_end(loc);
 	if (!rc && wpath && pl.root_seen) {

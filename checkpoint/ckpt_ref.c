@@ -221,13 +221,13 @@ static int refs_buffers(struct ckpt_refs *r, const struct ckpt_part *p)
 {
 	if (p->size > r->comp_cap) {
 		free(r->comp);
-		if (!(r->comp = malloc(p->size)))
+		if (!(r->comp = ckpt_big_alloc(p->size)))
 			return log_fail(EX_OSERR, "out of memory");
 		r->comp_cap = p->size;
 	}
 	if (p->raw_size > r->raw_cap) {
 		free(r->raw);
-		if (!(r->raw = malloc(p->raw_size)))
+		if (!(r->raw = ckpt_big_alloc(p->raw_size)))
 			return log_fail(EX_OSERR, "out of memory");
 		r->raw_cap = p->raw_size;
 	}
@@ -252,7 +252,7 @@ static long refs_part(const struct ckpt_manifest *src, uint64_t off)
 	return -1;
 }
 
-static int refs_copy(struct ckpt_refs *r, const struct ckpt_file *f, int fd)
+static int refs_copy(struct ckpt_refs *r, const struct ckpt_file *f, struct ckpt_writer *w)
 {
 	uint64_t at = f->data_off, end = f->data_off + f->size;
 	int rc;
@@ -273,14 +273,14 @@ static int refs_copy(struct ckpt_refs *r, const struct ckpt_file *f, int fd)
 		uint64_t from = at - p->raw_offset, n = p->raw_offset + p->raw_size - at;
 		n = n < end - at ? n : end - at;
 		EVP_DigestUpdate(r->md, r->raw + from, n);
-		if (fd >= 0 && pwrite(fd, r->raw + from, n, (off_t)(at - f->data_off)) != (ssize_t)n)
-			return log_fail(EX_IOERR, "cannot write '%s': %s", f->path, strerror(errno));
+		if (w && (rc = ckpt_writer_data(w, r->raw + from, n, at - f->data_off)))
+			return rc;
 		at += n;
 	}
 	return 0;
 }
 
-int ckpt_refs_read(struct ckpt_refs *r, const struct ckpt_file *f, int fd)
+int ckpt_refs_read(struct ckpt_refs *r, const struct ckpt_file *f, struct ckpt_writer *w)
 {
 	unsigned char sha[CKPT_SHA_LEN];
 	int rc;
@@ -288,7 +288,7 @@ int ckpt_refs_read(struct ckpt_refs *r, const struct ckpt_file *f, int fd)
 	if ((rc = refs_source(r, f->ref_seq)))
 		return rc;
 	EVP_DigestInit_ex(r->md, r->sha256, NULL);
-	if ((rc = refs_copy(r, f, fd)))
+	if ((rc = refs_copy(r, f, w)))
 		return rc;
 	EVP_DigestFinal_ex(r->md, sha, NULL);
 	if (memcmp(sha, f->sha, CKPT_SHA_LEN))
