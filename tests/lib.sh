@@ -88,3 +88,43 @@ run_tests() {
 		rm -rf "$T" "$T.log"
 	done
 }
+
+# ---- comparing checkpoint folders (store.sh, pull_write.sh) ----
+# tree_sig DIR: one line per entry (path, type, mode, mtime ns, link target)
+tree_sig() {
+	(cd "$1" && find . -printf '%P|%y|%m|%T@|%l\n' | LC_ALL=C sort)
+}
+same_tree() { # a b
+	diff -r --no-dereference "$1" "$2" >/dev/null || fail "contents of '$1' and '$2' differ: $(diff -r --no-dereference "$1" "$2" 2>&1 | head -5)"
+	tree_sig "$1" >"$T/sig.a"; tree_sig "$2" >"$T/sig.b"
+	cmp -s "$T/sig.a" "$T/sig.b" || fail "metadata differs: $(diff "$T/sig.a" "$T/sig.b" | head -6)"
+}
+# sparse_cmp A B: byte-for-byte comparison that reads only the data
+# regions of either file (holes read as zeros in both), so comparing two
+# sparse 4 GiB files costs milliseconds instead of 10 s of reading zeros
+sparse_cmp() {
+	python3 - "$1" "$2" <<'EOF' || fail "'$1' and '$2' differ"
+import os, sys
+def segments(path):
+    fd, out, off = os.open(path, os.O_RDONLY), [], 0
+    size = os.fstat(fd).st_size
+    while off < size:
+        try:
+            start = os.lseek(fd, off, os.SEEK_DATA)
+        except OSError:
+            break
+        end = os.lseek(fd, start, os.SEEK_HOLE)
+        out.append((start, end)); off = end
+    os.close(fd)
+    return size, out
+(sa, a), (sb, b) = segments(sys.argv[1]), segments(sys.argv[2])
+assert sa == sb, "sizes differ"
+fa, fb = open(sys.argv[1], "rb"), open(sys.argv[2], "rb")
+for start, end in sorted(a + b):
+    fa.seek(start); fb.seek(start)
+    while start < end:
+        n = min(end - start, 1 << 20)
+        assert fa.read(n) == fb.read(n), "bytes differ near %d" % start
+        start += n
+EOF
+}
