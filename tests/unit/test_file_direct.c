@@ -232,6 +232,33 @@ static void abort_leaves_nothing(void)
 	cleanup(st);
 }
 
+/* Ranged reads of 1 MiB or more go through O_DIRECT and a per-thread
+ * aligned buffer: unaligned offsets, a range ending in the last partial
+ * block, the whole object, and a range past the end refused. */
+static void ranged_reads(const char *base, int direct)
+{
+	struct xfer_store *st = open_store(base, direct);
+	static const size_t at[][2] = { { 0, MIB }, { 1, MIB }, { 4095, 2 * MIB + 3 },
+					{ 3 * MIB + 7, BIG - 3 * MIB - 7 }, { 0, BIG } };
+	unsigned char *buf = malloc(BIG);
+
+	ASSERT_TRUE(buf != NULL);
+	upload_pieces(st, "j/r/data", BIG);	/* holds src[1, 1 + BIG) */
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		memset(buf, 0, BIG);
+		ASSERT_EQ(xfer_get_range(st, "j/r/data", at[i][0], buf, at[i][1]), 0);
+		ASSERT_TRUE(memcmp(buf, src + 1 + at[i][0], at[i][1]) == 0);
+	}
+	ASSERT_EQ(xfer_get_range(st, "j/r/data", BIG - MIB + 1, buf, MIB), EX_DATAERR);
+	ASSERT_EQ(xfer_get_range(st, "j/none", 0, buf, MIB), XFER_NOTFOUND);
+	free(buf);
+	cleanup(st);
+}
+
+static void ranged_reads_direct(void) { ranged_reads("/tmp", 1); }
+static void ranged_reads_buffered(void) { ranged_reads("/tmp", 0); }
+
 CHECK_MAIN("file_direct", CHECK_CASE(uploads_direct), CHECK_CASE(uploads_buffered),
 	   CHECK_CASE(uploads_tmpfs), CHECK_CASE(direct_skips_page_cache),
-	   CHECK_CASE(puts_large_and_create_only), CHECK_CASE(abort_leaves_nothing))
+	   CHECK_CASE(puts_large_and_create_only), CHECK_CASE(abort_leaves_nothing),
+	   CHECK_CASE(ranged_reads_direct), CHECK_CASE(ranged_reads_buffered))
