@@ -141,13 +141,16 @@ t_allow_is_quiet() {
 	assert_not_contains "$ERR" "hardware changed"
 	assert_contains "$OUT" "changed=[1]"
 	assert_not_contains "$ERR" "warn"
-	# logged at info level; the resumed run's push records the new hardware
+	# logged at info level
 	rm -rf spotrun-store spotrun-ckpt
 	first 2 "Fake H100 80GB"
 	second 0 2 "Fake A100 40GB" --hardware-change allow -v
 	assert_contains "$ERR" "info: hardware changed"
-	second 0 2 "Fake A100 40GB" --hardware-change deny
-	assert_contains "$OUT" "changed=[]"
+	# that resume committed nothing, so nothing was pushed: the newest
+	# checkpoint is still the one made on the H100s, and deny refuses
+	second 78 2 "Fake A100 40GB" --hardware-change deny
+	assert_contains "$ERR" "old: 2x Fake H100 80GB"
+	assert_not_contains "$OUT" "changed="
 }
 t_no_gpu_to_gpu_is_a_change() {
 	stub
