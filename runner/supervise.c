@@ -180,6 +180,25 @@ static void sv_schedule_grace(struct sv *sv)
 		 "kill-after %.1f s)", term - now, left, reserve, sv->kill_after);
 }
 
+/* The notice event's data; the provider's own payload goes with it (raw:
+ * parsed when it is JSON, raw_text: byte for byte), so the store keeps
+ * exactly what the provider said. */
+static json_t *sv_notice_data(const struct sv *sv)
+{
+	const struct prov_notice *n = &sv->notice;
+	json_t *d = json_pack("{s:s, s:s, s:f, s:f, s:s}", "source", n->source, "kind",
+			      prov_kind_name(n->kind), "lead_seconds", n->deadline - n->received,
+			      "deadline", n->deadline, "state", sv_state_names[sv->state]);
+	json_t *raw;
+
+	if (d && n->raw) {
+		raw = json_loads(n->raw, JSON_DECODE_ANY, NULL);
+		json_object_set_new(d, "raw", raw ? raw : json_string(n->raw));
+		json_object_set_new(d, "raw_text", json_string(n->raw)); /* NULL: not UTF-8 */
+	}
+	return d;
+}
+
 void sv_on_notice(struct sv *sv, struct prov_notice *n)
 {
 	log_note("interruption notice: %s from %s, deadline in %.1f s", prov_kind_name(n->kind),
@@ -200,10 +219,7 @@ void sv_on_notice(struct sv *sv, struct prov_notice *n)
 	n->raw = NULL;
 	sv->noticed = 1;
 	sv_write_notice_file(sv);
-	sv_event(sv, "notice", json_pack("{s:s, s:s, s:f, s:f, s:s}", "source", sv->notice.source,
-					 "kind", prov_kind_name(sv->notice.kind), "lead_seconds",
-					 sv->notice.deadline - sv->notice.received, "deadline",
-					 sv->notice.deadline, "state", sv_state_names[sv->state]));
+	sv_event(sv, "notice", sv_notice_data(sv));
 	switch (sv->state) {
 	case SV_RUNNING:
 		sv_schedule_grace(sv);

@@ -403,24 +403,8 @@ void sv_record_start(struct sv *sv)
 
 void sv_record_end(struct sv *sv)
 {
-	char host[256] = "";
-	json_t *ev;
-
 	if (!sv->push.store)
 		return;
 	sv_events_run(sv, sv_run_entry(sv, 1));
 	sv_events_flush(sv);
-	if (!sv->noticed)
-		return;
-	char *s = prov_notice_json(&sv->notice, sv->id_settled ? &sv->id : NULL);
-	ev = s ? json_loads(s, 0, NULL) : NULL;
-	free(s);
-	if (ev) {
-		gethostname(host, sizeof(host) - 1);
-		json_object_set_new(ev, "event", json_string("notice"));
-		json_object_set_new(ev, "job", json_string(sv->job));
-		if (run_event_put(sv->push.store, sv->job, host[0] ? host : "host", ev))
-			log_warn("cannot write the notice event to the store");
-	}
-	json_decref(ev);
 }
