@@ -128,3 +128,13 @@ for start, end in sorted(a + b):
         start += n
 EOF
 }
+# assert_sparse_copy SRC DST FILE: DST/FILE is SRC/FILE, same size and bytes,
+# extracted sparse (far fewer blocks than bytes), and both trees carry the
+# same names, types, modes and mtimes
+assert_sparse_copy() {
+	assert_eq "$(stat -c %s "$2/$3")" "$(stat -c %s "$1/$3")" "size"
+	assert_range "$(stat -c %b "$2/$3")" 0 100000 "512-byte blocks allocated"
+	sparse_cmp "$1/$3" "$2/$3"
+	tree_sig "$1" >"$T/sig.a"; tree_sig "$2" >"$T/sig.b"
+	cmp -s "$T/sig.a" "$T/sig.b" || fail "metadata differs: $(diff "$T/sig.a" "$T/sig.b")"
+}
