@@ -192,6 +192,10 @@ void ckpt_reader_close(struct ckpt_reader *r);	/* drains the queue; accepts NULL
 
 /* ckpt_store.c */
 int ckpt_read_manifest(struct xfer_store *st, const char *job, uint64_t seq, struct ckpt_manifest *m);
+/* The newest committed checkpoint's manifest whose manifest reads (newer
+ * unreadable ones skipped with a warning, as ckpt_list does), reading no
+ * other manifest: 0 and *have, or a store error. */
+int ckpt_read_newest(struct xfer_store *st, const char *job, struct ckpt_manifest *m, int *have);
 /* Reserves the next free seq of job with a create-only claim object. */
 int ckpt_claim(struct xfer_store *st, const char *job, const char *host, uint64_t *seq);
 

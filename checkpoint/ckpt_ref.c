@@ -80,22 +80,10 @@ static int ref_hash(int rootfd, const struct ckpt_file *f, unsigned char *buf, u
 static int ref_prev(struct xfer_store *st, const char *job, const unsigned char *ukey,
 		    struct ckpt_manifest *prev, int *have)
 {
-	struct ckpt_info *v = NULL;
-	size_t n = 0;
-	int rc;
+	int rc, found;
 
 	*have = 0;
-	if ((rc = ckpt_list(st, job, &v, &n)) || n == 0) {
-		free(v);
-		return rc;
-	}
-	rc = ckpt_read_manifest(st, job, v[n - 1].seq, prev);
-	free(v);
-	if (rc == EX_DATAERR || rc == EX_NOINPUT) {	/* a full push instead */
-		log_warn("incremental push: previous checkpoint unusable, pushing everything");
-		return 0;
-	}
-	if (rc)
+	if ((rc = ckpt_read_newest(st, job, prev, &found)) || !found)
 		return rc;
 	/* only within the same protection: plain to plain, or the same key */
 	if (!prev->enc.on != !ukey || (ukey && ckpt_unlock(st, prev, ukey))) {

@@ -188,6 +188,33 @@ out:
 	return rc;
 }
 
+int ckpt_read_newest(struct xfer_store *st, const char *job, struct ckpt_manifest *m, int *have)
+{
+	struct xfer_list l;
+	struct ckpt_seqdir *v;
+	size_t n;
+	int rc;
+
+	*have = 0;
+	if ((rc = ckpt_scan_seqs(st, job, &l, &v, &n)))
+		goto out;
+	for (size_t i = n; i-- > 0 && !*have;) {
+		if (!v[i].committed)
+			continue;
+		if (!(rc = ckpt_read_manifest(st, job, v[i].seq, m)))
+			*have = 1;
+		else if (rc == EX_DATAERR || rc == EX_NOINPUT) /* bad, or gone since the listing */
+			log_warn("skipping checkpoint %" PRIu64 " of '%s'", v[i].seq, job);
+		else
+			break;
+		rc = 0;
+	}
+out:
+	free(v);
+	xfer_list_free(&l);
+	return rc;
+}
+
 int ckpt_list(struct xfer_store *st, const char *job, struct ckpt_info **out, size_t *nout)
 {
 	struct xfer_list l;
